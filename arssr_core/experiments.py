@@ -1,0 +1,95 @@
+"""Glue the notebooks call: build a profile's datasets and train its models, cached.
+
+A notebook cell reads ``train_arssr("cpu", "rdn")``; the loops live here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .data.sampling import ArSSRPatches, BaselinePatches, fixed_samples
+from .data.volumes import Split, training_splits
+from .paths import REPO_ROOT, checkpoints_dir
+from .profiles import load_profile
+from .train import TrainConfig, checkpoint_finished, train
+
+_SPLITS: dict[float, list[Split]] = {}
+
+
+def splits(profile_cfg: dict[str, Any]) -> list[Split]:
+    """Train/validation splits of the training volumes (cached per process)."""
+    frac = float(profile_cfg["data"]["val_fraction"])
+    if frac not in _SPLITS:
+        _SPLITS[frac] = training_splits(val_fraction=frac)
+    return _SPLITS[frac]
+
+
+def arssr_data(profile_cfg: dict[str, Any], seed: int = 0) -> tuple[ArSSRPatches, list]:
+    """(training dataset, fixed validation samples) for ArSSR in a profile."""
+    a = profile_cfg["arssr"]
+    parts = splits(profile_cfg)
+    kw = dict(crop=a["crop"], lr_size=a["lr_size"], scale_range=tuple(a["scale_range"]), k=a["k"],
+              min_foreground=a["min_foreground"])
+    ds = ArSSRPatches([s.train for s in parts], samples_per_volume=a["samples_per_volume"], seed=seed,
+                      augment=a["augment"], **kw)
+    val = ArSSRPatches([s.val for s in parts], samples_per_volume=max(1, a["val_samples"] // len(parts)),
+                       seed=10_000 + seed, augment=False, **kw)
+    return ds, fixed_samples(val, a["val_samples"])
+
+
+def baseline_data(profile_cfg: dict[str, Any], scale: float, seed: int = 0) -> tuple[BaselinePatches, list]:
+    """(training dataset, fixed validation samples) for a per-scale baseline."""
+    b = profile_cfg["baselines"]
+    parts = splits(profile_cfg)
+    kw = dict(scale=scale, patch=b["patch"], min_foreground=b["min_foreground"])
+    ds = BaselinePatches([s.train for s in parts], samples_per_volume=b["samples_per_volume"], seed=seed,
+                         augment=b["augment"], **kw)
+    val = BaselinePatches([s.val for s in parts], samples_per_volume=max(1, b["val_samples"] // len(parts)),
+                          seed=10_000 + seed, **kw)
+    return ds, fixed_samples(val, b["val_samples"])
+
+
+def run_dir(profile: str, model: str, scale: float | None = None) -> Path:
+    """Checkpoint folder of one trained model in a profile."""
+    tag = model if scale is None else f"{model}-x{float(scale):g}"
+    return checkpoints_dir(profile) / tag
+
+
+def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = False,
+                overrides: dict[str, Any] | None = None, out_dir: str | Path | None = None,
+                section: str = "arssr", progress: bool = True) -> dict[str, Any]:
+    """Train (or reuse) ArSSR with ``encoder`` under a profile's ``section`` settings.
+
+    With ``retrain`` False, a finished run in the folder is reused, and in the ``arssr``
+    section a committed ``pretrained`` checkpoint is taken as the trained model.
+    Returns the train summary with ``best`` (checkpoint path).
+    """
+    cfg = load_profile(profile, overrides)
+    tcfg = TrainConfig(**cfg[section]["train"])
+    out = Path(out_dir) if out_dir else run_dir(profile, f"arssr-{encoder}")
+    pre = cfg["arssr"].get("pretrained") if (section == "arssr" and encoder == "rdn") else None
+    if not retrain and pre and (REPO_ROOT / pre).exists():
+        return {"best": str(REPO_ROOT / pre), "reused": "pretrained", "step": None}
+    if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
+        return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
+    ds, val = arssr_data(cfg)
+    spec = {"name": f"arssr-{encoder}", "args": {}}
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
+                meta={"profile": profile, "data": [s.name for s in splits(cfg)], "section": section})
+    return {**res, "best": str(out / "best.pt"), "reused": None}
+
+
+def train_baseline(profile: str, model: str, scale: float, retrain: bool = False,
+                   overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train (or reuse) one per-scale baseline at ``scale``."""
+    cfg = load_profile(profile, overrides)
+    tcfg = TrainConfig(**cfg["baselines"]["train"])
+    out = run_dir(profile, model, scale)
+    if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
+        return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
+    ds, val = baseline_data(cfg, scale)
+    spec = {"name": model, "args": {"scale": float(scale)}}
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
+                meta={"profile": profile, "scale": float(scale), "data": [s.name for s in splits(cfg)]})
+    return {**res, "best": str(out / "best.pt"), "reused": None}
