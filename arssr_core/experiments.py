@@ -93,3 +93,42 @@ def train_baseline(profile: str, model: str, scale: float, retrain: bool = False
     res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
                 meta={"profile": profile, "scale": float(scale), "data": [s.name for s in splits(cfg)]})
     return {**res, "best": str(out / "best.pt"), "reused": None}
+
+
+def train_baselines(profile: str = "cpu", models: list[str] | None = None, scales: list[float] | None = None,
+                    retrain: bool = False, progress: bool = True) -> "pd.DataFrame":
+    """Train every (baseline, scale) of a profile; one summary row each."""
+    import pandas as pd
+
+    cfg = load_profile(profile)["baselines"]
+    rows = []
+    for model in models or cfg["models"]:
+        for s in scales or cfg["scales"]:
+            res = train_baseline(profile, model, float(s), retrain=retrain, progress=progress)
+            rows.append({"model": model, "scale": float(s), **checkpoint_summary(res["best"])})
+    return pd.DataFrame(rows)
+
+
+def checkpoint_summary(path: str | Path) -> dict[str, Any]:
+    """What a trained checkpoint says of itself: model, steps, minutes, device, data, best validation PSNR."""
+    from .checkpoint import read_checkpoint
+    from .models import build_model, count_parameters
+
+    blob = read_checkpoint(path)
+    meta = blob.get("meta", {})
+    cfg = meta.get("config", {})
+    return {
+        "checkpoint": str(Path(path).relative_to(REPO_ROOT)) if Path(path).is_relative_to(REPO_ROOT) else str(path),
+        "model": blob["spec"]["name"],
+        "parameters": count_parameters(build_model(blob["spec"])),
+        "best_step": meta.get("best_step", meta.get("step")),
+        "steps_run": meta.get("step"),
+        "batch_size": cfg.get("batch_size"),
+        "lr": cfg.get("lr"),
+        "init": cfg.get("init", "default"),
+        "precision": meta.get("precision"),
+        "device": meta.get("device"),
+        "minutes": round(float(meta.get("elapsed_s", 0.0)) / 60, 1) if meta.get("elapsed_s") else None,
+        "best_val_psnr": meta.get("best_val_psnr"),
+        "data": ", ".join(meta.get("data", [])),
+    }

@@ -49,6 +49,7 @@ class TrainConfig:
     num_workers: int = 0
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     device: str = "auto"
+    init: str = "default"  # "default" (PyTorch's) or "identity" (ArSSR starts as trilinear interpolation)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -160,6 +161,10 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
     torch.manual_seed(cfg.seed)
     model = build_model(spec).to(device)
     arssr = is_arssr(model)
+    if cfg.init == "identity" and hasattr(model, "init_identity"):
+        model.init_identity()
+    elif cfg.init not in ("default", "identity"):
+        raise ValueError(f"unknown init '{cfg.init}' (default or identity)")
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     scaler = torch.amp.GradScaler("cuda", enabled=(precision == "fp16"))
@@ -186,7 +191,8 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
         ts = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step, "best": best,
               "elapsed": elapsed0 + time.perf_counter() - t0, "history": history, "validation": val_hist,
               "torch_rng": torch.get_rng_state()}
-        return ts, {**run_meta, "finished": finished, "step": step, "best_val_psnr": best}
+        return ts, {**run_meta, "finished": finished, "step": step, "best_val_psnr": best,
+                    "elapsed_s": ts["elapsed"]}
 
     def save(finished: bool = False) -> None:
         if rank == 0:
@@ -217,6 +223,7 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
+            lr_used = opt.param_groups[0]["lr"]  # the lr of this step (before the scheduler moves it)
             sched.step()
             step += 1
             done_here += 1
@@ -224,7 +231,7 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
             if world > 1:
                 dist.all_reduce(lval)
                 lval /= world
-            history.append({"step": step, "loss": float(lval), "lr": opt.param_groups[0]["lr"],
+            history.append({"step": step, "loss": float(lval), "lr": lr_used,
                             "time_s": elapsed0 + time.perf_counter() - t0})
             if bar is not None:
                 bar.update(1)

@@ -1,7 +1,7 @@
 """Six-region ANTs segmentation (arssr_core.segment), on the real Colin27 at 2 mm.
 
-The registration runs once per test session (module-scoped fixture, about 15 s on 2 cores
-at 2 mm); each Atropos run takes about 5 s at 2 mm.
+The registration runs once per test session (module-scoped fixture, about 15 s on 2 idle
+cores at 2 mm) plus once more to check it repeats; each Atropos run takes about 5 s at 2 mm.
 """
 
 from __future__ import annotations
@@ -109,6 +109,14 @@ def test_segmentation_is_deterministic(colin2mm, priors, labels):
     np.testing.assert_array_equal(seg.segment(vol, affine, priors), labels)
 
 
+def test_registration_repeats_exactly(colin2mm, priors):
+    """The default (one ITK thread, fixed seed) registration gives the same priors again."""
+    vol, affine = colin2mm
+    again = seg.register_atlas(vol, affine, None)
+    assert not again.from_cache
+    np.testing.assert_array_equal(again.priors, priors.priors)
+
+
 def test_registration_cached_and_reused(colin2mm, priors, cache, monkeypatch):
     vol, affine = colin2mm
     path = seg.cache_file(cache, priors.key)
@@ -118,6 +126,7 @@ def test_registration_cached_and_reused(colin2mm, priors, cache, monkeypatch):
         raise AssertionError("registered again although the cache holds this subject")
 
     monkeypatch.setattr(seg, "_priors_in_subject", no_registration)
+    monkeypatch.setattr(seg, "_priors_single_thread", no_registration)
     t0 = time.perf_counter()
     again = seg.register_atlas(vol.copy(), affine.copy(), cache)
     took = time.perf_counter() - t0

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError
+from ..errors import DataError, RequestError
 from .checks import as_array, same_shape, value_range
 from .slices import orientation_stacks
 
@@ -102,10 +102,19 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@lru_cache(maxsize=4)
 def get_model(device: str | None = None) -> LPIPSAlex:
     """The LPIPS network on ``device`` (default :func:`default_device`), built once per process."""
-    return LPIPSAlex().to(device or default_device())
+    dev = torch.device(device or default_device())
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RequestError(f"LPIPS device {device!r} requested, but torch sees no CUDA device")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return _model_on(str(dev))
+
+
+@lru_cache(maxsize=4)
+def _model_on(device: str) -> LPIPSAlex:
+    return LPIPSAlex().to(device)
 
 
 def linear_weights_match(atol: float = 0.0) -> bool:

@@ -163,14 +163,21 @@ def _psi_from_widths(widths: np.ndarray, percentile: float) -> np.ndarray:
     return out
 
 
-def psi_stack(stack: np.ndarray, percentile: float = 22) -> np.ndarray:
-    """PSI of each uint8 image in ``stack`` ``(n, H, W)``: array of ``n`` scores (1/pixels)."""
+def psi_stack(stack: np.ndarray, percentile: float = 22, chunk: int = 32) -> np.ndarray:
+    """PSI of each uint8 image in ``stack`` ``(n, H, W)``: array of ``n`` scores (1/pixels).
+
+    Works on ``chunk`` images at a time to bound memory.
+    """
     if stack.shape[1] < PSI_MIN_SIZE or stack.shape[2] < PSI_MIN_SIZE:
         raise DataError(
             f"PSI needs images of at least {PSI_MIN_SIZE} x {PSI_MIN_SIZE} pixels "
             f"(3 blocks of {PSI_BLOCK}, outer ring skipped); got {stack.shape[1]} x {stack.shape[2]}"
         )
-    return _psi_from_widths(_edge_widths(stack), percentile)
+    parts = [
+        _psi_from_widths(_edge_widths(stack[i : i + chunk]), percentile)
+        for i in range(0, stack.shape[0], chunk)
+    ]
+    return np.concatenate(parts)
 
 
 def _to_uint8_2d(img: np.ndarray, name: str) -> np.ndarray:

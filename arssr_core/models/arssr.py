@@ -48,6 +48,14 @@ class ArSSR(nn.Module):
     def forward(self, lr: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         return self.query(self.encode(lr), coords)
 
+    def init_identity(self) -> None:
+        """Start as trilinear interpolation of the LR: feature channel 0 carries the LR
+        intensity and the decoder passes it through; every other weight keeps its random
+        initialisation and the whole network trains. A training recipe of this study,
+        not the paper's (see ``TrainConfig.init``)."""
+        self.encoder.init_identity()
+        self.decoder.init_identity(0)
+
 
 def _arssr_factory(encoder: str):
     def make(decoder_spec: dict[str, Any] | None = None, **encoder_args: Any) -> ArSSR:

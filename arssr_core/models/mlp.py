@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ArssrError
+from .layers import pass_channel
 from .registry import register
 
 
@@ -40,6 +41,18 @@ class ArSSRDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stage2(x + self.stage1(x))
+
+    @torch.no_grad()
+    def init_identity(self, channel: int = 0) -> None:
+        """Output = input ``channel`` (for inputs >= 0): unit 0 of every stage-two layer copies it,
+        stage one's output row ``channel`` is zeroed, and the last layer reads unit 0 only."""
+        lin1 = [m for m in self.stage1 if isinstance(m, nn.Linear)]
+        lin2 = [m for m in self.stage2 if isinstance(m, nn.Linear)]
+        pass_channel(lin1[-1], channel, None)
+        pass_channel(lin2[0], 0, channel)
+        for layer in lin2[1:-1]:
+            pass_channel(layer, 0, 0)
+        pass_channel(lin2[-1], 0, 0)
 
 
 def check_alive(out: torch.Tensor, where: str = "decoder") -> None:

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import conv3
+from .layers import conv3, pass_channel
 from .registry import register
 
 
@@ -62,3 +62,9 @@ class RDN(nn.Module):
             fused = part if fused is None else fused + part
         fused = fused + self.gff1.bias.view(1, -1, 1, 1, 1)
         return self.out(self.gff2(fused) + skip)
+
+    def init_identity(self) -> None:
+        """Feature channel 0 = the input intensity (via the global skip); the rest as initialised."""
+        pass_channel(self.sfe1, 0, 0)
+        pass_channel(self.gff2, 0, None)
+        pass_channel(self.out, 0, 0)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import conv3
+from .layers import conv3, pass_channel
 from .registry import register
 
 
@@ -36,6 +36,10 @@ class ResCNNEncoder(nn.Module):
                 r = F.relu(conv(r))
             h = h + r
         return self.tail(h) + x
+
+    def init_identity(self) -> None:
+        """Feature channel 0 = the input intensity (the broadcast input skip alone)."""
+        pass_channel(self.tail, 0, None)
 
 
 @register("rescnn")

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import conv3
+from .layers import conv3, pass_channel
 from .registry import register
 
 
@@ -38,3 +38,11 @@ class SRResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.mid(self.blocks(self.head(x))))
+
+    def init_identity(self) -> None:
+        """Feature channel 0 = the input intensity, carried through every residual block."""
+        pass_channel(self.head, 0, 0)
+        for block in self.blocks:
+            pass_channel(block.conv2, 0, None)
+        pass_channel(self.mid, 0, 0)
+        pass_channel(self.tail, 0, 0)

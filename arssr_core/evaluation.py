@@ -1,0 +1,186 @@
+"""The experiments' loops: make LR inputs, super-resolve with every method, score, cache.
+
+A method is ``"cubic"``, an ArSSR checkpoint (any scale) or a per-scale baseline
+checkpoint (its one scale). SR volumes are cached as ``.npy`` under
+``results/<profile>/cache/`` (not committed) keyed by subject, method and scale, so a
+rerun of a notebook only scores what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .data.degrade import downsample, lr_shape, resize_cubic
+from .data.nifti import load_volume, normalise
+from .data.sources import source_path
+from .data.volumes import TEST_SOURCE, foreground_box
+from .experiments import run_dir
+from .io_utils import atomic_path
+from .paths import REPO_ROOT, results_dir
+from .profiles import load_profile
+
+#: Direction of each metric: +1 higher is better, -1 lower is better.
+BETTER = {"psnr": 1, "ssim": 1, "lpips": -1, "psi": 1, "lpc_si": 1, "dice": 1}
+
+
+@dataclass(frozen=True)
+class Method:
+    """How to make an SR volume: ``kind`` cubic | arssr | baseline; ``checkpoint`` path (ArSSR);
+    ``model`` the registry name of a baseline, whose checkpoint depends on the scale;
+    ``scales`` the scales it accepts (None = any)."""
+
+    name: str
+    kind: str
+    checkpoint: str | None = None
+    scales: tuple[float, ...] | None = None
+    model: str | None = None
+
+    def accepts(self, scale: float | Sequence[float]) -> bool:
+        if self.scales is None:
+            return True
+        s = np.atleast_1d(np.asarray(scale, dtype=float))
+        return bool(np.allclose(s, s[0]) and any(abs(s[0] - t) < 1e-6 for t in self.scales))
+
+
+def cubic_method() -> Method:
+    return Method("Cubic", "cubic")
+
+
+def arssr_method(profile: str, encoder: str = "rdn", label: str | None = None) -> Method:
+    """The ArSSR model a profile trained (the committed pretrained one for RDN in ``cpu``)."""
+    cfg = load_profile(profile)
+    pre = cfg["arssr"].get("pretrained")
+    if encoder == "rdn" and pre and (REPO_ROOT / pre).exists():
+        ckpt = REPO_ROOT / pre
+    else:
+        ckpt = run_dir(profile, f"arssr-{encoder}") / "best.pt"
+    return Method(label or ("ArSSR" if encoder == "rdn" else f"ArSSR-{encoder}"), "arssr", str(ckpt))
+
+
+def baseline_methods(profile: str) -> list[Method]:
+    """One method per baseline model, dispatching to its per-scale checkpoints."""
+    cfg = load_profile(profile)["baselines"]
+    out = []
+    for model in cfg["models"]:
+        scales = tuple(float(s) for s in cfg["scales"])
+        out.append(Method({"srcnn3d": "SRCNN3D", "dcsrn": "DCSRN", "rescnn": "ResCNN"}[model], "baseline",
+                          scales=scales, model=model))
+    return out
+
+
+def test_subject(profile: str, crop: int | None = None) -> np.ndarray:
+    """The held-out test subject (Colin27 ``ch2bet``), min-max normalised over the whole
+    volume, then a brain-centred cube of ``crop`` voxels (``data.eval_crop``; None = whole)."""
+    if crop is None:
+        crop = load_profile(profile)["data"].get("eval_crop")
+    gt = normalise(load_volume(source_path(*TEST_SOURCE), canonical=True).data, "minmax")
+    return centre_crop(gt, crop)
+
+
+def centre_crop(gt: np.ndarray, crop: int | None) -> np.ndarray:
+    """A cube of ``crop`` voxels centred on the foreground's bounding box (whole volume if None)."""
+    if not crop:
+        return gt
+    box = foreground_box(gt)
+    centre = [(s.start + s.stop) // 2 for s in box]
+    sl = []
+    for c, n in zip(centre, gt.shape):
+        size = min(int(crop), n)
+        a = int(np.clip(c - size // 2, 0, n - size))
+        sl.append(slice(a, a + size))
+    return np.ascontiguousarray(gt[tuple(sl)])
+
+
+def super_resolve_with(method: Method, lr: np.ndarray, out_shape: Sequence[int], scale: float | Sequence[float],
+                       profile: str | None = None, precision: str = "auto", progress: bool = False) -> np.ndarray:
+    """SR of an LR array onto ``out_shape`` with one method (float32, same FOV)."""
+    from . import infer
+
+    if method.kind == "cubic":
+        return resize_cubic(lr, out_shape)
+    if method.kind == "arssr":
+        return infer.super_resolve_checkpoint(method.checkpoint, lr, out_shape, precision=precision,
+                                              progress=progress)
+    if method.kind == "baseline":
+        s = float(np.atleast_1d(scale)[0])
+        ckpt = run_dir(profile, method.model, s) / "best.pt"
+        return infer.super_resolve_checkpoint(str(ckpt), lr, out_shape, precision=precision, progress=progress)
+    raise ValueError(f"unknown method kind '{method.kind}'")
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_shape: Sequence[int],
+              scale: float | Sequence[float], redo: bool = False) -> np.ndarray:
+    """:func:`super_resolve_with`, cached on disk by (subject, method, checkpoint time, scale, LR)."""
+    ck = ""
+    if method.kind == "arssr":
+        ck = str(Path(method.checkpoint).stat().st_mtime_ns) if Path(method.checkpoint).exists() else "missing"
+    elif method.kind == "baseline":
+        p = run_dir(profile, method.model, float(np.atleast_1d(scale)[0])) / "best.pt"
+        ck = str(p.stat().st_mtime_ns) if p.exists() else "missing"
+    key = _key(subject, method.name, method.kind, method.checkpoint, method.model, ck, np.round(np.atleast_1d(scale), 4).tolist(),
+               tuple(out_shape), hashlib.sha1(np.ascontiguousarray(lr).tobytes()).hexdigest())
+    path = results_dir(profile) / "cache" / "sr" / f"{subject}-{method.name}-{key}.npy"
+    if path.exists() and not redo:
+        return np.load(path)
+    sr = super_resolve_with(method, lr, out_shape, scale, profile)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, sr.astype(np.float32))
+    return sr
+
+
+def sr_grid(profile: str, subject: str, gt: np.ndarray, methods: Iterable[Method], scales: Iterable[float],
+            progress: bool = True) -> dict[tuple[str, float], np.ndarray]:
+    """SR of ``gt`` down-sampled at each scale by each method that accepts that scale:
+    ``{(method name, scale): volume}``; the LR input itself is under ``("LR", scale)``."""
+    from tqdm.auto import tqdm
+
+    methods = list(methods)
+    jobs = [(m, float(s)) for s in scales for m in methods if m.accepts(s)]
+    out: dict[tuple[str, float], np.ndarray] = {}
+    lrs = {float(s): downsample(gt, s) for s in scales}
+    for s, lr in lrs.items():
+        out[("LR", s)] = lr
+    for m, s in tqdm(jobs, desc=f"super-resolve {subject}", disable=not progress):
+        out[(m.name, s)] = cached_sr(profile, subject, m, lrs[s], gt.shape, s)
+    return out
+
+
+def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
+               mask: np.ndarray | None = None, metrics: Sequence[str] | None = None,
+               progress: bool = True) -> pd.DataFrame:
+    """One row per (method, scale) with every metric of :func:`arssr_core.metrics.evaluate`."""
+    from tqdm.auto import tqdm
+
+    from .metrics import FULL_REFERENCE, evaluate
+
+    rows = []
+    items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
+    for (name, s), sr in tqdm(items, desc="score", disable=not progress):
+        vals = evaluate(sr, gt, mask=mask, stride=stride, metrics=tuple(metrics or FULL_REFERENCE))
+        rows.append({"method": name, "scale": s, **vals})
+    return pd.DataFrame(rows)
+
+
+def paper_layout(table: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim", "lpips", "psi", "lpc_si"),
+                 decimals: int = 4) -> pd.DataFrame:
+    """The paper's table layout: one row per method, a column per (scale, metric)."""
+    metrics = [m for m in metrics if m in table.columns]
+    wide = table.pivot_table(index="method", columns="scale", values=metrics, sort=False)
+    wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    order = list(dict.fromkeys(table["method"]))
+    return wide.reindex(order).round(decimals)
+
+
+def lr_input_shape(gt_shape: Sequence[int], scale: float) -> tuple[int, ...]:
+    """Shape of the LR the experiments feed for a given GT shape and scale."""
+    return lr_shape(gt_shape, scale)

@@ -1,0 +1,267 @@
+"""Models: parameter counts of the paper's architectures, forward shapes of every study
+model, encode-once/query-many equals forward, the decoder dead-start guard (STUDY.md
+section 2, the trap), and an overfit check on one real patch."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from arssr_core.data.coords import make_coords
+from arssr_core.data.degrade import downsample
+from arssr_core.errors import ArssrError
+from arssr_core.models import BASELINES, STUDY_MODELS, build_model, count_parameters, is_arssr, names
+from arssr_core.models.mlp import check_alive
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# ---------------------------------------------------------------- parameter counts
+
+
+def _conv(cin: int, cout: int, k: int = 3) -> int:
+    return cin * cout * k ** 3 + cout
+
+
+def _linear(a: int, b: int) -> int:
+    return a * b + b
+
+
+# The counts of STUDY.md / the issue, and the same numbers derived layer by layer from
+# the architecture descriptions (so that a wrong constant and a wrong model cannot agree).
+RDN_BLOCK = sum(_conv(64 + i * 64, 64) for i in range(3)) + _conv(256, 64, 1)
+DERIVED = {
+    "rdn": _conv(1, 64) + _conv(64, 64) + 8 * RDN_BLOCK + _conv(512, 64, 1) + _conv(64, 64) + _conv(64, 128),
+    "rescnn_encoder": _conv(1, 64) + 18 * _conv(64, 64) + _conv(64, 128),
+    "srresnet": _conv(1, 64) + 18 * 2 * _conv(64, 64) + _conv(64, 64) + _conv(64, 128),
+    "arssr_mlp": (_linear(131, 256) + 2 * _linear(256, 256) + _linear(256, 131)
+                  + _linear(131, 256) + 2 * _linear(256, 256) + _linear(256, 1)),
+    "srcnn3d": _conv(1, 64, 9) + _conv(64, 32, 1) + _conv(32, 1, 5),
+    # head 1->48, 4 dense units (BN over 48+24i channels: 2 params each, conv -> 24), 1x1 tail 144->1
+    "dcsrn": _conv(1, 48) + sum(2 * (48 + 24 * i) + _conv(48 + 24 * i, 24) for i in range(4)) + _conv(144, 1, 1),
+    "rescnn": _conv(1, 64) + 18 * _conv(64, 64) + _conv(64, 1),
+}
+EXPECTED = {
+    "rdn": 5_918_784,
+    "rescnn_encoder": 2_214_912,
+    "srresnet": 4_317_376,
+    "arssr_mlp": 364_676,
+    "srcnn3d": 52_801,
+    "dcsrn": 219_985,
+    "rescnn": 1_995_329,
+}
+ENCODER_OF = {"arssr-rdn": "rdn", "arssr-rescnn": "rescnn_encoder", "arssr-srresnet": "srresnet"}
+
+
+def test_expected_counts_match_the_architecture_arithmetic():
+    assert DERIVED == EXPECTED
+
+
+@pytest.mark.parametrize("name", list(ENCODER_OF))
+def test_arssr_parameter_counts(name):
+    model = build_model(name)
+    assert count_parameters(model.encoder) == EXPECTED[ENCODER_OF[name]]
+    assert count_parameters(model.decoder) == EXPECTED["arssr_mlp"]
+    assert count_parameters(model) == EXPECTED[ENCODER_OF[name]] + EXPECTED["arssr_mlp"]
+    assert model.encoder.out_channels == 128
+    assert len([m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)]) == 8
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_baseline_parameter_counts(name):
+    assert count_parameters(build_model(name)) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_parts_registered_and_counts_in_docstrings(name):
+    """Each part is buildable by name and its docstring states the count we check."""
+    assert name in names()
+    model = build_model(name)
+    assert count_parameters(model) == EXPECTED[name]
+    doc = (type(model).__doc__ or "") + (sys.modules[type(model).__module__].__doc__ or "")
+    assert f"{EXPECTED[name]:,}" in doc
+
+
+def test_unknown_model_is_refused_with_the_known_names():
+    with pytest.raises(ArssrError, match="arssr-rdn"):
+        build_model("arssr-SRResnet")
+
+
+# ---------------------------------------------------------------- forward passes
+
+
+@pytest.mark.parametrize("name", STUDY_MODELS)
+def test_forward_every_study_model(name, seeded):
+    """The real-size models on a small volume: right shapes, finite outputs."""
+    model = build_model(name).eval()
+    assert model.spec["name"] == name
+    with torch.no_grad():
+        if is_arssr(model):
+            lr = torch.rand(2, 1, 5, 6, 7)
+            feats = model.encode(lr)
+            assert feats.shape == (2, 128, 5, 6, 7)
+            coords = torch.rand(2, 33, 3) * 2 - 1
+            out = model(lr, coords)
+            assert out.shape == (2, 33)
+            assert torch.all(out >= 0)  # final ReLU
+        else:
+            x = torch.rand(2, 1, 9, 10, 11)
+            out = model(x)
+            assert out.shape == x.shape
+    assert torch.isfinite(out).all()
+
+
+def test_baselines_record_their_scale():
+    for name in BASELINES:
+        assert build_model(name, scale=3.0).scale == 3.0
+
+
+def tiny_arssr(encoder: str = "rdn", seed: int = 0, hidden: int = 64, **decoder_args):
+    torch.manual_seed(seed)
+    enc = {"rdn": dict(blocks=1, channels=16, growth=16, out_channels=32),
+           "rescnn": dict(blocks=1, depth=2, channels=16, out_channels=32),
+           "srresnet": dict(blocks=1, channels=16, out_channels=32)}[encoder]
+    return build_model(f"arssr-{encoder}", decoder_spec={"name": "arssr_mlp", "args": {"hidden": hidden, **decoder_args}},
+                       **enc)
+
+
+@pytest.mark.parametrize("encoder", ["rdn", "rescnn", "srresnet"])
+def test_encode_once_query_twice_equals_forward(encoder):
+    model = tiny_arssr(encoder).eval()
+    g = torch.Generator().manual_seed(1)
+    lr = torch.rand(2, 1, 6, 7, 8, generator=g)
+    coords = torch.rand(2, 50, 3, generator=g) * 2 - 1
+    with torch.no_grad():
+        full = model(lr, coords)
+        feats = model.encode(lr)
+        a = model.query(feats, coords[:, :20])
+        b = model.query(feats, coords[:, 20:])
+    assert full.shape == (2, 50)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, rtol=0, atol=1e-6)
+    assert (full > 0).any()
+
+
+def test_query_reads_features_at_cell_centres():
+    """Queried exactly at the LR cell centres, the interpolated feature is the voxel's own
+    feature: query == decoder(feature map at that voxel, coordinate)."""
+    model = tiny_arssr().eval()
+    lr = torch.rand(1, 1, 4, 5, 6)
+    coords = torch.from_numpy(make_coords((4, 5, 6)))[None]
+    with torch.no_grad():
+        feats = model.encode(lr)
+        out = model.query(feats, coords)
+        direct = model.decoder(torch.cat([feats.flatten(2).transpose(1, 2), coords], -1)).squeeze(-1)
+    torch.testing.assert_close(out, direct, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the dead-start trap
+
+
+def test_check_alive_raises_on_all_zero_output():
+    with pytest.raises(ArssrError, match="zero"):
+        check_alive(torch.zeros(4, 100), "test decoder")
+    check_alive(torch.tensor([0.0, 0.0, 1e-6]))  # one live output is enough
+    check_alive(torch.zeros(0))  # an empty batch says nothing
+
+
+def _inputs(seed: int) -> list[torch.Tensor]:
+    """Random decoder inputs: uniform [0, 1) (the input of STUDY.md's measurement), uniform
+    (-1, 1) and standard normal."""
+    g = torch.Generator().manual_seed(100 + seed)
+    return [torch.rand(2000, 131, generator=g), torch.rand(2000, 131, generator=g) * 2 - 1,
+            torch.randn(2000, 131, generator=g)]
+
+
+def _default_init_decoder(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    dec = build_model("arssr_mlp")
+    torch.manual_seed(seed)
+    for m in dec.modules():  # same draws as construction, but the last bias stays PyTorch's
+        if isinstance(m, torch.nn.Linear):
+            m.reset_parameters()
+    return dec
+
+
+def test_pytorch_default_init_starts_dead_for_two_of_five_seeds():
+    """The trap as STUDY.md measured it: with PyTorch's default init the decoder's output
+    is all zero on random input for 2 of the seeds 0..4 (0 and 2 here), and check_alive
+    catches exactly those."""
+    dead = []
+    for seed in range(5):
+        dec = _default_init_decoder(seed)
+        with torch.no_grad():
+            out = dec(_inputs(seed)[0])
+        if not bool((out > 0).any()):
+            dead.append(seed)
+            with pytest.raises(ArssrError):
+                check_alive(out)
+        else:
+            check_alive(out)
+    assert dead == [0, 2]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fresh_decoder_is_alive(seed):
+    """With the out_bias init (0.3 on the last layer) a freshly built full-size decoder is
+    alive for every seed and mostly positive, on each kind of random input; so is a whole
+    fresh model on a real-looking input."""
+    torch.manual_seed(seed)
+    dec = build_model("arssr_mlp")
+    assert float(dec.stage2[-2].bias.detach()) == pytest.approx(0.3)
+    # the same weights as the default-init decoder of this seed, apart from the last bias
+    ref = _default_init_decoder(seed)
+    for (k, a), (_, b) in zip(dec.state_dict().items(), ref.state_dict().items()):
+        if k != "stage2.6.bias":
+            assert torch.equal(a, b), k
+    with torch.no_grad():
+        for x in _inputs(seed):
+            out = dec(x)
+            check_alive(out)
+            assert (out > 0).float().mean() > 0.5
+    torch.manual_seed(seed)
+    model = build_model("arssr-rescnn").eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 1, 6, 6, 6), torch.rand(1, 500, 3) * 2 - 1)
+    check_alive(out)
+
+
+# ---------------------------------------------------------------- overfit one real patch
+
+
+def test_overfit_one_real_patch(mni_crop):
+    """A tiny ArSSR trained 200 steps on one real patch (scale 3, LR 8^3) gets closer to
+    the truth: at the LR voxel centres (vs the LR intensities) and at the HR voxels."""
+    scale, lr_n = 3.0, 8
+    n = int(round(lr_n * scale))
+    hr = np.ascontiguousarray(mni_crop[:n, :n, :n])
+    lr = downsample(hr, scale)
+    assert lr.shape == (lr_n,) * 3
+    lr_t = torch.from_numpy(lr)[None, None]
+    lr_coords = torch.from_numpy(make_coords(lr.shape))[None]
+    hr_coords = torch.from_numpy(make_coords(hr.shape))[None]
+    hr_vals = torch.from_numpy(hr.reshape(1, -1))
+    lr_vals = lr_t.reshape(1, -1)
+
+    model = tiny_arssr(seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def errors() -> tuple[float, float]:
+        with torch.no_grad():
+            feats = model.encode(lr_t)
+            return (F.l1_loss(model.query(feats, lr_coords), lr_vals).item(),
+                    F.l1_loss(model.query(feats, hr_coords), hr_vals).item())
+
+    lr_err0, hr_err0 = errors()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        idx = torch.randperm(hr_vals.shape[1], generator=g)[:1000]
+        loss = F.l1_loss(model(lr_t, hr_coords[:, idx]), hr_vals[:, idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    lr_err, hr_err = errors()
+    assert lr_err < 0.5 * lr_err0, (lr_err0, lr_err)
+    assert hr_err < 0.5 * hr_err0, (hr_err0, hr_err)
