@@ -184,3 +184,95 @@ def paper_layout(table: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim", 
 def lr_input_shape(gt_shape: Sequence[int], scale: float) -> tuple[int, ...]:
     """Shape of the LR the experiments feed for a given GT shape and scale."""
     return lr_shape(gt_shape, scale)
+
+
+def scale_consistency(srs: dict[tuple[str, float], np.ndarray], method: str) -> pd.DataFrame:
+    """How well an SR volume, down-sampled again by its scale, reproduces its LR input:
+    PSNR (data range 1) of ``downsample(SR, s)`` against the LR, per scale."""
+    from .metrics import psnr
+
+    rows = []
+    for (name, s), sr in srs.items():
+        if name != method:
+            continue
+        lr = srs[("LR", s)]
+        back = resize_cubic(sr, lr.shape)
+        rows.append({"method": method, "scale": s, "lr_consistency_psnr": psnr(back, lr, data_range=1.0)})
+    return pd.DataFrame(rows)
+
+
+def crop_around(volume: np.ndarray, centre: Sequence[int], size: int | Sequence[int]) -> tuple[slice, ...]:
+    """Slices of a box of ``size`` voxels (per axis) centred on ``centre``, kept inside the volume."""
+    size = np.broadcast_to(np.asarray(size, dtype=int), (3,))
+    out = []
+    for c, s, n in zip(centre, size, volume.shape):
+        s = min(int(s), n)
+        a = int(np.clip(int(c) - s // 2, 0, n - s))
+        out.append(slice(a, a + s))
+    return tuple(out)
+
+
+def lesion_subjects(profile: str, crop: int | None = None) -> list[dict]:
+    """The lesion set: ``[{"name", "kind", "gt", "mask"}]``, each a cube of ``crop`` voxels
+    (``data.eval_crop``) centred on the lesion mask's centre of mass (whole volume if None)."""
+    from scipy import ndimage
+
+    from .data import catalog
+
+    crop = load_profile(profile)["data"].get("eval_crop") if crop is None else crop
+    out = []
+    for rec in catalog.records(profile, role="lesion"):
+        vol = catalog.load(profile, rec)
+        mask = catalog.load_mask(profile, rec, "lesion") > 0.5
+        gt, m = vol.data, mask
+        if crop:
+            centre = [int(round(c)) for c in ndimage.center_of_mass(mask)]
+            box = crop_around(gt, centre, crop)
+            gt, m = gt[box], m[box]
+        out.append({"name": rec["id"].split("/")[-1], "kind": rec["kind"], "gt": np.ascontiguousarray(gt),
+                    "mask": np.ascontiguousarray(m), "voxel_size": rec.get("voxel_size")})
+    return out
+
+
+def real_lr_subjects(profile: str, crop_mm: float | None = 96.0) -> list[dict]:
+    """The real LR scans (no ground truth): ``[{"name", "lr", "voxel_size"}]``, each cut to a
+    brain-centred box of ``crop_mm`` millimetres per axis (whole volume if None)."""
+    from .data import catalog
+
+    out = []
+    for rec in catalog.records(profile, role="real_lr"):
+        vol = catalog.load(profile, rec)
+        vs = np.asarray(vol.voxel_size)
+        data = vol.data
+        if crop_mm:
+            box = foreground_box(data, threshold=0.1)
+            centre = [(s.start + s.stop) // 2 for s in box]
+            data = data[crop_around(data, centre, np.round(crop_mm / vs).astype(int))]
+        out.append({"name": rec["id"].split("/")[-1], "lr": np.ascontiguousarray(data), "voxel_size": tuple(vs)})
+    return out
+
+
+def sr_requests(profile: str, subject: str, lr: np.ndarray, methods: Iterable[Method],
+                requests: dict[str, Sequence[float]], progress: bool = True) -> dict[tuple[str, str], np.ndarray]:
+    """SR of one LR volume (no ground truth) for named per-axis scale requests
+    ``{"x2": (2, 2, 2), "1mm": (2, 2, 3)}``: ``{(method, request): volume}``."""
+    from tqdm.auto import tqdm
+
+    out: dict[tuple[str, str], np.ndarray] = {}
+    jobs = [(m, k, tuple(float(v) for v in s)) for k, s in requests.items() for m in methods if m.accepts(s)]
+    for m, k, s in tqdm(jobs, desc=f"super-resolve {subject}", disable=not progress):
+        shape = tuple(int(round(n * v)) for n, v in zip(lr.shape, s))
+        out[(m.name, k)] = cached_sr(profile, subject, m, lr, shape, s)
+    return out
+
+
+def score_no_reference(srs: dict[tuple[str, str], np.ndarray], stride: int = 1, progress: bool = True) -> pd.DataFrame:
+    """PSI and LPC-SI of each SR volume (slice-wise, foreground slices)."""
+    from tqdm.auto import tqdm
+
+    from .metrics import evaluate_no_reference
+
+    rows = []
+    for (name, req), v in tqdm(list(srs.items()), desc="score", disable=not progress):
+        rows.append({"method": name, "request": req, **evaluate_no_reference(v, stride=stride)})
+    return pd.DataFrame(rows)

@@ -115,3 +115,99 @@ def plot_sr_grid(gt, srs: Mapping, methods: list[str], scales: list[float], axis
                 ax.set_ylabel(f"x{s:g}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int, int] | None = None,
+                    zoom_box: tuple[int, int, int] | None = None, zoom_size: int = 32) -> plt.Figure:
+    """Rows: the three orthogonal views through ``centre``; columns: the volumes (same grid).
+
+    ``zoom_box``: a point whose ``zoom_size`` neighbourhood is shown enlarged in an extra
+    row (axial view), with its box drawn on the axial slice.
+    """
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    names = list(volumes)
+    ref = volumes[names[-1]]
+    centre = tuple(n // 2 for n in ref.shape) if centre is None else centre
+    rows = 3 + (zoom_box is not None)
+    fig, axes = plt.subplots(rows, len(names), figsize=(2.3 * len(names), 2.3 * rows), squeeze=False)
+    for c, name in enumerate(names):
+        v = volumes[name]
+        views = [v[centre[0], :, :], v[:, centre[1], :], v[:, :, centre[2]]]
+        for r, img in enumerate(views):
+            ax = axes[r][c]
+            ax.imshow(np.rot90(img), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+        if zoom_box is not None:
+            h = zoom_size // 2
+            x0, y0 = max(zoom_box[0] - h, 0), max(zoom_box[1] - h, 0)
+            ax = axes[2][c]
+            n1 = v.shape[1]
+            ax.add_patch(Rectangle((x0 - 0.5, n1 - (y0 + zoom_size) - 0.5), zoom_size, zoom_size,
+                                   fill=False, ec="yellow", lw=1))
+            patch = v[x0:x0 + zoom_size, y0:y0 + zoom_size, centre[2]]
+            axes[3][c].imshow(np.rot90(patch), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axes[3][c].set_xticks([]), axes[3][c].set_yticks([])
+    for r, lab in enumerate(["sagittal", "coronal", "axial", "zoom"][:rows]):
+        axes[r][0].set_ylabel(lab, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def cortex_line(gt: "np.ndarray", axis_slice: int | None = None, threshold: float = 0.05) -> tuple[int, int]:
+    """A line along axis 0 through the middle axial slice, at the row (axis 1) through the brain's
+    middle: it crosses cortex on both sides. Returns ``(row, slice)`` indices."""
+    z = gt.shape[2] // 2 if axis_slice is None else axis_slice
+    return gt.shape[1] // 2, z
+
+
+def plot_profiles(gt: "np.ndarray", volumes: Mapping[str, "np.ndarray"], row: int, z: int,
+                  span: tuple[int, int] | None = None, title: str = "") -> plt.Figure:
+    """Intensity along axis 0 at (row, z): the GT against each method."""
+    import numpy as np
+
+    a, b = span if span is not None else (0, gt.shape[0])
+    x = np.arange(a, b)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(x, gt[a:b, row, z], color="k", lw=2, label="GT")
+    for name, v in volumes.items():
+        ax.plot(x, v[a:b, row, z], lw=1, label=name)
+    ax.set(xlabel="voxel along the left-right axis", ylabel="intensity", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def gather_verdicts(profile: str) -> pd.DataFrame:
+    """Every notebook's computed verdicts (``*_verdicts.csv``) in one table, with their source."""
+    frames = []
+    for p in sorted((results_dir(profile) / "tables").glob("*_verdicts.csv")):
+        df = pd.read_csv(p)
+        df.insert(0, "notebook", p.stem.removesuffix("_verdicts"))
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["notebook", "claim", "verdict", "evidence"])
+
+
+def figure_paths(profile: str, prefix: str = "") -> list[Path]:
+    """PNG figures of a profile whose names start with ``prefix``."""
+    return sorted((results_dir(profile) / "figures").glob(f"{prefix}*.png"))
+
+
+def plot_lines_mm(lines: Mapping[str, tuple["np.ndarray", float]], title: str = "") -> plt.Figure:
+    """Intensity profiles on a millimetre axis: ``{label: (1D values, voxel size in mm)}``,
+    each sampled at its own cell centres over the same extent."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for label, (vals, vs) in lines.items():
+        x = (np.arange(len(vals)) + 0.5) * vs
+        ax.plot(x, vals, marker="." if len(vals) < 60 else None, lw=1, label=label)
+    ax.set(xlabel="mm", ylabel="intensity", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -131,7 +131,7 @@ def test_registration_cached_and_reused(colin2mm, priors, cache, monkeypatch):
     again = seg.register_atlas(vol.copy(), affine.copy(), cache)
     took = time.perf_counter() - t0
     assert again.from_cache and again.key == priors.key
-    assert took < 5.0, took
+    assert took < 10.0, took  # reading a few MB; a registration takes far longer
     np.testing.assert_array_equal(again.priors, priors.priors)
     np.testing.assert_array_equal(again.mask, priors.mask)
     # another volume (or grid) is another subject: not served from this cache entry

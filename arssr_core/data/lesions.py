@@ -22,7 +22,10 @@ Gaussian-smoothed random field (``irregularity``) that makes the outline lumpy,
 thresholded at 0.5 and intersected with the eroded WM mask, so every lesion voxel is
 white matter by construction. Radius ``R`` is drawn in ``radius_mm``; contrast is
 hypointense (a fraction ``hypo`` of the local WM intensity, like T1 black holes) or
-hyperintense (``hyper``), chosen with probability ``p_hypo``. Intensities are blended
+hyperintense (a fraction ``hyper`` of the way from the local WM intensity to the
+maximum 1, so bright lesions differ in brightness instead of all clipping at 1),
+chosen with probability ``p_hypo``. "Local" is the mean of the lesion's median
+intensity and the WM median. Intensities are blended
 with a slightly smoothed weight so the edge is not a hard step, and the weight is
 zero outside the (non-eroded) WM mask: no voxel outside white matter changes.
 """
@@ -99,7 +102,7 @@ class LesionParams:
     margin_mm: float = 2.0
     p_hypo: float = 0.6
     hypo: tuple[float, float] = (0.35, 0.7)
-    hyper: tuple[float, float] = (1.15, 1.4)
+    hyper: tuple[float, float] = (0.3, 0.8)
     edge_sigma_mm: float = 0.6
     min_voxels: int = 4
 
@@ -150,7 +153,8 @@ def insert_lesions(data: np.ndarray, wm: np.ndarray, voxel_size: Sequence[float]
         hypo = bool(rng.random() < params.p_hypo)
         factor = float(rng.uniform(*(params.hypo if hypo else params.hyper)))
         local = float(np.median(data[box][blob]))
-        target = min(1.0, factor * 0.5 * (local + wm_level))
+        base = 0.5 * (local + wm_level)
+        target = factor * base if hypo else base + factor * (1.0 - base)
         w = ndimage.gaussian_filter(blob.astype(np.float32), sigma=params.edge_sigma_mm / vs)
         w = np.maximum(w, blob) * wm[box]  # full effect inside, soft edge, nothing outside WM
         out[box] = (1.0 - w) * out[box] + w * target

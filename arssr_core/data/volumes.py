@@ -53,7 +53,9 @@ def load_training_volume(name: str) -> Volume:
     vol = load_volume(source_path(src, fname), canonical=True)
     data = normalise(vol.data, "robust")
     box = foreground_box(data)
-    return Volume(np.ascontiguousarray(data[box]), vol.affine, vol.header, vol.path)
+    affine = vol.affine.copy()
+    affine[:3, 3] = vol.affine[:3, :3] @ np.array([s.start for s in box]) + vol.affine[:3, 3]
+    return Volume(np.ascontiguousarray(data[box]), affine, vol.header, vol.path)
 
 
 def split_volume(name: str, data: np.ndarray, val_fraction: float = 0.2, min_size: int = 48) -> Split:

