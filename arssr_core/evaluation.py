@@ -77,40 +77,69 @@ def baseline_methods(profile: str) -> list[Method]:
 def test_subject(profile: str, crop: int | None = None) -> np.ndarray:
     """The held-out test subject (Colin27 ``ch2bet``), min-max normalised over the whole
     volume, then a brain-centred cube of ``crop`` voxels (``data.eval_crop``; None = whole)."""
+    full, _, box = test_subject_grid(profile, crop)
+    return np.ascontiguousarray(full[box])
+
+
+def test_subject_grid(profile: str, crop: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[slice, ...]]:
+    """(whole normalised test volume, its affine, the evaluation crop's slices)."""
     if crop is None:
         crop = load_profile(profile)["data"].get("eval_crop")
-    gt = normalise(load_volume(source_path(*TEST_SOURCE), canonical=True).data, "minmax")
-    return centre_crop(gt, crop)
+    vol = load_volume(source_path(*TEST_SOURCE), canonical=True)
+    gt = normalise(vol.data, "minmax")
+    return gt, vol.affine, centre_box(gt, crop)
+
+
+def centre_box(gt: np.ndarray, crop: int | None) -> tuple[slice, ...]:
+    """Slices of a cube of ``crop`` voxels centred on the foreground's bounding box (all if None)."""
+    if not crop:
+        return tuple(slice(0, n) for n in gt.shape)
+    box = foreground_box(gt)
+    return crop_around(gt, [(s.start + s.stop) // 2 for s in box], crop)
 
 
 def centre_crop(gt: np.ndarray, crop: int | None) -> np.ndarray:
     """A cube of ``crop`` voxels centred on the foreground's bounding box (whole volume if None)."""
-    if not crop:
-        return gt
-    box = foreground_box(gt)
-    centre = [(s.start + s.stop) // 2 for s in box]
-    sl = []
-    for c, n in zip(centre, gt.shape):
-        size = min(int(crop), n)
-        a = int(np.clip(c - size // 2, 0, n - size))
-        sl.append(slice(a, a + size))
-    return np.ascontiguousarray(gt[tuple(sl)])
+    return np.ascontiguousarray(gt[centre_box(gt, crop)])
+
+
+_MODELS: dict[tuple[str, int], object] = {}
+
+
+def _model(path: str | Path):
+    """Load (once per file version) an SR checkpoint on the auto-detected device."""
+    from .device import pick_device
+    from .infer.engine import load_sr_model
+
+    path = Path(path)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[key] = load_sr_model(path, device=pick_device("auto"))[0]
+    return _MODELS[key]
 
 
 def super_resolve_with(method: Method, lr: np.ndarray, out_shape: Sequence[int], scale: float | Sequence[float],
-                       profile: str | None = None, precision: str = "auto", progress: bool = False) -> np.ndarray:
-    """SR of an LR array onto ``out_shape`` with one method (float32, same FOV)."""
-    from . import infer
+                       profile: str | None = None, precision: str | None = None, progress: bool = False) -> np.ndarray:
+    """SR of an LR array onto ``out_shape`` with one method (float32, same FOV).
 
+    ``precision`` defaults to the profile's ``eval.precision``.
+    """
+    from .device import pick_device
+    from .infer.engine import apply_cnn, super_resolve
+
+    if precision is None:
+        precision = load_profile(profile).get("eval", {}).get("precision", "auto") if profile else "auto"
+    dev = pick_device("auto")
     if method.kind == "cubic":
         return resize_cubic(lr, out_shape)
     if method.kind == "arssr":
-        return infer.super_resolve_checkpoint(method.checkpoint, lr, out_shape, precision=precision,
-                                              progress=progress)
+        return super_resolve(_model(method.checkpoint), lr, out_shape, precision=precision, device=dev,
+                             progress=progress)
     if method.kind == "baseline":
         s = float(np.atleast_1d(scale)[0])
         ckpt = run_dir(profile, method.model, s) / "best.pt"
-        return infer.super_resolve_checkpoint(str(ckpt), lr, out_shape, precision=precision, progress=progress)
+        return apply_cnn(_model(ckpt), lr, out_shape, precision=precision, device=dev, progress=progress)
     raise ValueError(f"unknown method kind '{method.kind}'")
 
 
@@ -276,3 +305,34 @@ def score_no_reference(srs: dict[tuple[str, str], np.ndarray], stride: int = 1, 
     for (name, req), v in tqdm(list(srs.items()), desc="score", disable=not progress):
         rows.append({"method": name, "request": req, **evaluate_no_reference(v, stride=stride)})
     return pd.DataFrame(rows)
+
+
+def crop_priors(priors, box: tuple[slice, ...]):
+    """The atlas priors of a subject (:class:`arssr_core.segment.AtlasPriors`) cut to ``box``."""
+    import dataclasses
+
+    affine = priors.affine.copy()
+    affine[:3, 3] = priors.affine[:3, :3] @ np.array([b.start for b in box]) + priors.affine[:3, 3]
+    return dataclasses.replace(priors, priors=np.ascontiguousarray(priors.priors[(slice(None),) + tuple(box)]),
+                               mask=np.ascontiguousarray(priors.mask[box]), affine=affine,
+                               key=f"{priors.key}-{[(b.start, b.stop) for b in box]}")
+
+
+def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], priors,
+                      progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Six-region segmentation of the GT and of every SR volume with the subject's priors;
+    Dice per region against the GT's segmentation. Returns (long table, ``{key: labels}``)."""
+    from tqdm.auto import tqdm
+
+    from .metrics import dice
+    from .segment import REGION_NAMES, segment
+
+    labels = {("GT", 0.0): segment(gt, priors.affine, priors, what="ground truth")}
+    rows = []
+    items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
+    for (name, s), v in tqdm(items, desc="segment", disable=not progress):
+        lab = segment(np.clip(v, 0, 1), priors.affine, priors, what=f"{name} x{s:g}")
+        labels[(name, s)] = lab
+        d = dice(lab, labels[("GT", 0.0)], labels=list(REGION_NAMES))
+        rows += [{"method": name, "scale": s, "region": REGION_NAMES[k], "dice": float(v_)} for k, v_ in d.items()]
+    return pd.DataFrame(rows), labels

@@ -74,7 +74,8 @@ def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = Fals
     if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
     ds, val = arssr_data(cfg)
-    spec = {"name": f"arssr-{encoder}", "args": {}}
+    margs = cfg[section].get("model_args", cfg["arssr"].get("model_args")) or {}
+    spec = {"name": f"arssr-{encoder}", "args": dict(margs.get(encoder, {}))}
     res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
                 meta={"profile": profile, "data": [s.name for s in splits(cfg)], "section": section})
     return {**res, "best": str(out / "best.pt"), "reused": None}
@@ -89,7 +90,8 @@ def train_baseline(profile: str, model: str, scale: float, retrain: bool = False
     if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
     ds, val = baseline_data(cfg, scale)
-    spec = {"name": model, "args": {"scale": float(scale)}}
+    margs = (cfg["baselines"].get("model_args") or {}).get(model, {})
+    spec = {"name": model, "args": {**margs, "scale": float(scale)}}
     res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
                 meta={"profile": profile, "scale": float(scale), "data": [s.name for s in splits(cfg)]})
     return {**res, "best": str(out / "best.pt"), "reused": None}

@@ -211,3 +211,30 @@ def plot_lines_mm(lines: Mapping[str, tuple["np.ndarray", float]], title: str = 
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def plot_segmentations(image: "np.ndarray", labels: Mapping[str, "np.ndarray"], colours: Mapping[int, str],
+                       names: Mapping[int, str], centre: tuple[int, int, int] | None = None) -> plt.Figure:
+    """Rows: label maps ``{title: labels}`` over ``image``; columns: the three orthogonal views."""
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    centre = tuple(n // 2 for n in image.shape) if centre is None else centre
+    cmap = ListedColormap([colours[k] for k in sorted(colours)])
+    fig, axes = plt.subplots(len(labels), 3, figsize=(7.5, 2.5 * len(labels)), squeeze=False)
+    for r, (title, lab) in enumerate(labels.items()):
+        for c in range(3):
+            sl = [slice(None)] * 3
+            sl[c] = centre[c]
+            img, lb = image[tuple(sl)], lab[tuple(sl)].astype(float)
+            ax = axes[r][c]
+            ax.imshow(np.rot90(img), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(np.rot90(np.ma.masked_where(lb == 0, lb - 1)), cmap=cmap, vmin=0, vmax=len(colours) - 1,
+                      alpha=0.55, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+        axes[r][0].set_ylabel(title, fontsize=9)
+    fig.legend(handles=[Patch(color=colours[k], label=names[k]) for k in sorted(colours)], loc="lower center",
+               ncol=len(colours), fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

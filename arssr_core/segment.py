@@ -295,7 +295,7 @@ def register_atlas(
     ``gt``: the subject's ground-truth volume ``(X, Y, Z)``, skull-stripped, any intensity
     scale (min-max normalised here); ``affine``: its 4x4 affine (RAS, mm). With
     ``cache_dir``, the result is read from / written to
-    ``cache_dir/atlas_priors_<hash>.npz`` (a few MB, uint8 priors + mask) keyed by
+    ``cache_dir/atlas_priors_<hash>.npz`` (compressed uint8 priors + mask) keyed by
     :func:`subject_key`, so the registration (about 1 min at 1 mm on 2 cores) runs once
     per subject. The returned priors are the same whether read from the cache or not.
 

@@ -319,10 +319,17 @@ def _volume_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str
     scaled = (x.astype(np.float64) - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros(x.shape)
     if kind == "psi":
         scaled = np.floor(scaled + 0.5).astype(np.uint8)
-    scores = []
-    for _, (stack,) in orientation_stacks((scaled,), ref, stride):
+    scores, small = [], []
+    minimum = PSI_MIN_SIZE if kind == "psi" else LPC_MIN_SIZE
+    for axis, (stack,) in orientation_stacks((scaled,), ref, stride):
+        if min(stack.shape[1:]) < minimum:  # an orientation whose slices are too small is skipped
+            small.append(f"axis {axis}: {stack.shape[1]} x {stack.shape[2]}")
+            continue
         scores.append(psi_stack(stack) if kind == "psi" else lpc_si_stack(stack))
     if not scores:
+        if small:
+            raise DataError(f"{kind}: every orientation's slices are smaller than {minimum} x {minimum} pixels "
+                            f"({'; '.join(small)})")
         raise DataError("volume has no foreground slice (every slice of the reference is constant)")
     return float(np.mean(np.concatenate(scores)))
 

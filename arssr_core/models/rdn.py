@@ -24,10 +24,23 @@ class DenseBlock(nn.Module):
         self.fuse = nn.Conv3d(channels + layers * growth, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return self._forward_inference(x)
         feats = [x]
         for conv in self.convs:
             feats.append(F.relu(conv(torch.cat(feats, 1))))
         return x + self.fuse(torch.cat(feats, 1))
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """Same maths without autograd: each layer writes into one preallocated buffer and
+        reads a channel prefix of it, instead of concatenating copies (about half the memory)."""
+        c = x.shape[1]
+        growth = self.convs[0].out_channels
+        buf = x.new_empty((x.shape[0], c + len(self.convs) * growth) + tuple(x.shape[2:]))
+        buf[:, :c] = x
+        for i, conv in enumerate(self.convs):
+            buf[:, c + i * growth:c + (i + 1) * growth] = F.relu(conv(buf[:, :c + i * growth]))
+        return x + self.fuse(buf)
 
 
 @register("rdn")

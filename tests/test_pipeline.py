@@ -1,0 +1,140 @@
+"""The study end to end in the smoke profile: papermill runs every notebook, the book builds,
+and the tables are complete. Plus the runner's own pieces (parameters, skipping, failures)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from arssr_core import pipeline
+from arssr_core.errors import ArssrError
+from arssr_core.paths import REPO_ROOT
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EXPECTED = [f"{i:02d}" for i in range(9)]
+
+
+def test_every_numbered_notebook_exists_clean_with_parameters():
+    assert [p.name[:2] for p in NOTEBOOKS] == EXPECTED
+    for p in NOTEBOOKS:
+        nb = json.loads(p.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert not any(c.get("outputs") for c in code), f"{p.name} is stored with outputs"
+        assert not any(c.get("execution_count") for c in code), f"{p.name} has execution counts"
+        params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(params) == 1, p.name
+        assert "profile" in pipeline._declared_parameters(p)
+
+
+def test_parse_params():
+    assert pipeline.parse_params("scales=[2,4] stride=2") == {"scales": [2, 4], "stride": 2}
+    assert pipeline.parse_params("scales=[2, 4]; encoder=rdn") == {"scales": [2, 4], "encoder": "rdn"}
+    assert pipeline.parse_params('{"a": 1}') == {"a": 1}
+    assert pipeline.parse_params(None) == {}
+    with pytest.raises(ArssrError):
+        pipeline.parse_params("novalue")
+
+
+def test_unknown_notebook_prefix_is_refused():
+    with pytest.raises(ArssrError, match="no notebook"):
+        pipeline.notebooks(["42"])
+
+
+def test_run_key_changes_with_parameters():
+    nb = NOTEBOOKS[0]
+    assert pipeline.run_key(nb, {"profile": "smoke"}) == pipeline.run_key(nb, {"profile": "smoke"})
+    assert pipeline.run_key(nb, {"profile": "smoke"}) != pipeline.run_key(nb, {"profile": "cpu"})
+
+
+def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
+    """A notebook that raises stops the run with its name and cell; the partial output stays."""
+    import nbformat
+
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('profile = "x"')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell("1 + 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / "00_fail.ipynb")
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
+    with pytest.raises(ArssrError, match=r"00_fail.ipynb failed in cell \d+ \(ValueError: boom"):
+        pipeline.reproduce("smoke")
+    assert (tmp_path / "results" / "smoke" / "notebooks" / "00_fail.ipynb").exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory):
+    """Run every notebook in the smoke profile into a temporary results/checkpoints folder, then
+    build the book; run a second time to check that unchanged notebooks are skipped."""
+    import os
+
+    root = tmp_path_factory.mktemp("smoke")
+    env = {"ARSSR_RESULTS": str(root / "results"), "ARSSR_CHECKPOINTS": str(root / "checkpoints")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        first = pipeline.reproduce("smoke")
+        second = pipeline.reproduce("smoke")
+        from arssr_core.book import BOOK_DIR, build_book
+
+        index = build_book("smoke")
+        yield {"root": root, "first": first, "second": second, "index": index,
+               "results": root / "results" / "smoke"}
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.mark.slow
+def test_smoke_study_runs_every_notebook(smoke_study):
+    assert [r["status"] for r in smoke_study["first"]] == ["ran"] * len(NOTEBOOKS)
+    assert [r["status"] for r in smoke_study["second"]] == ["skipped"] * len(NOTEBOOKS)
+    executed = sorted(p.name for p in (smoke_study["results"] / "notebooks").glob("*.ipynb"))
+    assert executed == [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.slow
+def test_smoke_tables_are_complete(smoke_study):
+    tables = smoke_study["results"] / "tables"
+    main = pd.read_csv(tables / "03_main_test.csv")
+    assert set(main["method"]) == {"Cubic", "SRCNN3D", "DCSRN", "ResCNN", "ArSSR"}
+    assert set(main.loc[main["method"] == "ArSSR", "scale"]) == {2, 2.5, 3, 3.5, 4}
+    assert set(main.loc[main["method"] == "ResCNN", "scale"]) == {2, 3, 4}
+    for name in ["03_main_test", "04_lesion", "05_real_lr", "06_segmentation_dice", "07_encoder_ablation"]:
+        df = pd.read_csv(tables / f"{name}.csv")
+        assert len(df) > 0, name
+        metric_cols = [c for c in df.columns if c in ("psnr", "ssim", "lpips", "psi", "lpc_si", "dice")]
+        assert metric_cols, name
+        assert not df[metric_cols].isna().any().any(), f"NaN in {name}"
+    lpips_cols = pd.read_csv(tables / "07_encoder_ablation.csv")
+    assert set(lpips_cols["method"]) == {"ArSSR-rescnn", "ArSSR-srresnet", "ArSSR-rdn"}
+    verdicts = pd.read_csv(tables / "08_claims_vs_measured.csv")
+    assert set(verdicts["verdict"]) <= {"held", "did not hold", "not tested"} | {
+        v for v in verdicts["verdict"] if v.startswith("partly")}
+
+
+@pytest.mark.slow
+def test_smoke_book_has_a_page_per_notebook_with_tables_and_figures(smoke_study):
+    html = smoke_study["index"].parent
+    for p in NOTEBOOKS:
+        page = html / "notebooks" / f"{p.stem}.html"
+        assert page.exists(), page
+        text = page.read_text()
+        assert "numbers mean nothing" in text, f"{page.name} lacks the smoke warning"
+    for name in ["03_main_test", "04_lesion", "07_encoder_ablation"]:
+        text = (html / "notebooks" / f"{name}.html").read_text()
+        assert "<table" in text, f"{name} shows no table"
+        assert re.search(r"<img [^>]*src=\"[^\"]*\.png\"|data:image/png", text), f"{name} shows no figure"
+    results = (html / "results.html").read_text()
+    assert "03_main_test.csv" in results and "<img" in results
+    assert "numbers mean nothing" in (html / "index.html").read_text()
