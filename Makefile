@@ -26,8 +26,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# Debian's package lists may be missing on a fresh machine: refresh them once if a fetch fails.
 data: venv
-	$(ARSSR) data fetch
+	$(ARSSR) data fetch || { command -v apt-get >/dev/null && apt-get update -qq && $(ARSSR) data fetch; }
 
 prepare: data
 	$(ARSSR) data prepare --profile $(PROFILE)
@@ -41,7 +42,7 @@ reproduce: notebooks
 book: venv
 	$(ARSSR) book --profile $(PROFILE)
 
-test: venv
+test: data
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: venv

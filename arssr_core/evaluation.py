@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .data.degrade import downsample, lr_shape, resize_cubic
+from .errors import DataError
 from .data.nifti import load_volume, normalise
 from .data.sources import source_path
 from .data.volumes import TEST_SOURCE, foreground_box
@@ -187,15 +188,23 @@ def sr_grid(profile: str, subject: str, gt: np.ndarray, methods: Iterable[Method
 def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
                mask: np.ndarray | None = None, metrics: Sequence[str] | None = None,
                progress: bool = True) -> pd.DataFrame:
-    """One row per (method, scale) with every metric of :func:`arssr_core.metrics.evaluate`."""
+    """One row per (method, scale) with every metric of :func:`arssr_core.metrics.evaluate`.
+
+    The GT is already min-max normalised to [0, 1] (STUDY.md section 4); each SR volume is
+    clipped to the GT's range rather than min-max normalised on its own, because an SR
+    volume's extremes are a few over- or undershooting voxels (cubic ringing), and
+    rescaling by them would change every voxel's intensity by an arbitrary gain.
+    """
     from tqdm.auto import tqdm
 
     from .metrics import FULL_REFERENCE, evaluate
 
     rows = []
     items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
+    lo, hi = float(gt.min()), float(gt.max())
     for (name, s), sr in tqdm(items, desc="score", disable=not progress):
-        vals = evaluate(sr, gt, mask=mask, stride=stride, metrics=tuple(metrics or FULL_REFERENCE))
+        vals = evaluate(np.clip(sr, lo, hi), gt, mask=mask, stride=stride, normalize=False,
+                        metrics=tuple(metrics or FULL_REFERENCE))
         rows.append({"method": name, "scale": s, **vals})
     return pd.DataFrame(rows)
 
@@ -303,16 +312,23 @@ def score_no_reference(srs: dict[tuple[str, str], np.ndarray], stride: int = 1, 
 
     rows = []
     for (name, req), v in tqdm(list(srs.items()), desc="score", disable=not progress):
-        rows.append({"method": name, "request": req, **evaluate_no_reference(v, stride=stride)})
+        # inputs are normalised to [0, 1]; clip over/undershoot as score_grid does
+        rows.append({"method": name, "request": req, **evaluate_no_reference(np.clip(v, 0, 1), stride=stride)})
     return pd.DataFrame(rows)
+
+
+def crop_affine(affine: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
+    """Affine of the sub-grid ``box`` of a grid with ``affine``."""
+    out = np.array(affine, dtype=np.float64)
+    out[:3, 3] = out[:3, :3] @ np.array([b.start for b in box]) + out[:3, 3]
+    return out
 
 
 def crop_priors(priors, box: tuple[slice, ...]):
     """The atlas priors of a subject (:class:`arssr_core.segment.AtlasPriors`) cut to ``box``."""
     import dataclasses
 
-    affine = priors.affine.copy()
-    affine[:3, 3] = priors.affine[:3, :3] @ np.array([b.start for b in box]) + priors.affine[:3, 3]
+    affine = crop_affine(priors.affine, box)
     return dataclasses.replace(priors, priors=np.ascontiguousarray(priors.priors[(slice(None),) + tuple(box)]),
                                mask=np.ascontiguousarray(priors.mask[box]), affine=affine,
                                key=f"{priors.key}-{[(b.start, b.stop) for b in box]}")
@@ -331,7 +347,10 @@ def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], 
     rows = []
     items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
     for (name, s), v in tqdm(items, desc="segment", disable=not progress):
-        lab = segment(np.clip(v, 0, 1), priors.affine, priors, what=f"{name} x{s:g}")
+        try:
+            lab = segment(np.clip(v, 0, 1), priors.affine, priors, what=f"{name} x{s:g}")
+        except DataError:  # a constant result has nothing to segment: every region is missed (Dice 0)
+            lab = np.zeros(gt.shape, dtype=np.uint8)
         labels[(name, s)] = lab
         d = dice(lab, labels[("GT", 0.0)], labels=list(REGION_NAMES))
         rows += [{"method": name, "scale": s, "region": REGION_NAMES[k], "dice": float(v_)} for k, v_ in d.items()]
