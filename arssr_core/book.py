@@ -95,4 +95,22 @@ def build_book(profile: str = "cpu") -> Path:
     index = out / "_build" / "html" / "index.html"
     if not index.exists():
         raise ArssrError(f"jupyter-book ran but wrote no {index}")
+    for page in index.parent.rglob("*.html"):
+        _drop_duplicate_scripts(page)
     return index
+
+
+def _drop_duplicate_scripts(page: Path) -> None:
+    """Jupyter Book 1.x emits sphinx-thebe's inline ``const THEBE_JS_URL`` script twice, a
+    SyntaxError in the browser console; keep the first copy of any repeated inline script."""
+    lines = page.read_text().split("\n")
+    seen: set[str] = set()
+    out = []
+    for line in lines:
+        s = line.strip()
+        if s.startswith("<script>") and s.endswith("</script>"):
+            if s in seen:
+                continue
+            seen.add(s)
+        out.append(line)
+    page.write_text("\n".join(out))

@@ -82,9 +82,16 @@ def _split_top(text: str) -> list[str]:
     return [m.strip() for m in merged if m.strip()]
 
 
+#: Package files that cannot change a notebook's results (running and publishing them).
+NOT_RESULTS = {"pipeline.py", "book.py", "cli.py", "command.py"}
+
+
 def _code_hash() -> str:
+    """Hash of the package code that notebooks' results depend on."""
     h = hashlib.sha256()
     for p in sorted((REPO_ROOT / "arssr_core").rglob("*")):
+        if p.name in NOT_RESULTS:
+            continue
         if p.suffix in (".py", ".yaml", ".json", ".csv") and "__pycache__" not in p.parts:
             h.update(p.relative_to(REPO_ROOT).as_posix().encode())
             h.update(p.read_bytes())

@@ -138,3 +138,27 @@ def test_smoke_book_has_a_page_per_notebook_with_tables_and_figures(smoke_study)
     results = (html / "results.html").read_text()
     assert "03_main_test.csv" in results and "<img" in results
     assert "numbers mean nothing" in (html / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_smoke_book_opens_in_chromium_without_console_errors(smoke_study, tmp_path):
+    """Headless Chromium (Debian's ``chromium``, when installed) loads the front page and the
+    03 page and logs no uncaught JavaScript error."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    html = smoke_study["index"].parent
+    for page in ["index.html", "notebooks/03_main_test.html"]:
+        proc = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+             f"--screenshot={tmp_path / 'shot.png'}", "--window-size=1280,1600", (html / page).as_uri()],
+            capture_output=True, text=True, timeout=180)
+        console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+        errors = [line for line in console if "Uncaught" in line]
+        assert not errors, f"{page}: {errors}"
+        assert (tmp_path / "shot.png").stat().st_size > 10_000
