@@ -144,6 +144,22 @@ def test_encode_once_query_twice_equals_forward(encoder):
     assert (full > 0).any()
 
 
+@pytest.mark.parametrize("bf16", [False, True])
+def test_rdn_inference_path_equals_autograd_path(bf16):
+    """Without autograd the RDN writes dense layers into one buffer and sums in place;
+    the maths must be the autograd path's (fp32 and under bf16 autocast)."""
+    torch.manual_seed(0)
+    enc = build_model("rdn", blocks=2, channels=8, growth=8, out_channels=16)
+    x = torch.rand(1, 1, 7, 8, 9)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.enable_grad():
+            ref = enc(x).detach().float()
+        with torch.inference_mode():
+            got = enc(x).float()
+    tol = 2e-2 * float(ref.abs().max()) if bf16 else 1e-6
+    torch.testing.assert_close(got, ref, rtol=0, atol=tol)
+
+
 def test_query_reads_features_at_cell_centres():
     """Queried exactly at the LR cell centres, the interpolated feature is the voxel's own
     feature: query == decoder(feature map at that voxel, coordinate)."""

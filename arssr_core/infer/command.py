@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..data.nifti import load_volume, save_volume
 from ..errors import RequestError
-from .engine import DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, upsample_volume
+from .engine import CUDA_CHUNK, DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, upsample_volume
 from .grid import DEFAULT_MAX_VOXELS, GridRequest
 
 EPILOG = """\
@@ -74,8 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "changes the output slightly; fp16 is CUDA only")
     r.add_argument("--max-voxels", type=int, default=DEFAULT_MAX_VOXELS, metavar="N",
                    help=f"refuse outputs larger than N voxels (default {DEFAULT_MAX_VOXELS:,} = 512^3)")
-    r.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
-                   help=f"decoder points per batch (default {DEFAULT_CHUNK:,}); lower it to use less memory")
+    r.add_argument("--chunk", type=int, default=None, metavar="N",
+                   help=f"decoder points per call (default {DEFAULT_CHUNK:,} on the CPU, where small batches "
+                        f"stay in cache, {CUDA_CHUNK:,} on a GPU)")
     r.add_argument("--tile-voxels", type=int, default=DEFAULT_MAX_TILE_VOXELS, metavar="N",
                    help=f"run networks on tiles of at most N voxels (default {DEFAULT_MAX_TILE_VOXELS:,}); "
                         "lower it to use less memory")
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     """Action of ``arssr upsample``; returns the exit code (errors raise ArssrError)."""
     out_path = check_output_path(args.output)
     for name in ("chunk", "tile_voxels"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise RequestError(f"--{name.replace('_', '-')} must be >= 1")
     vol = load_volume(args.input)
     request = GridRequest(

@@ -43,6 +43,10 @@ class ArSSR(nn.Module):
         grid = coords.flip(-1).view(coords.shape[0], 1, 1, -1, 3).to(features.dtype)
         f = F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
         f = f.view(features.shape[0], features.shape[1], -1).transpose(1, 2)
+        return self.decode(f, coords)
+
+    def decode(self, f: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """Intensities from interpolated features ``f`` (..., C) at ``coords`` (..., 3) -> (...)."""
         return self.decoder(torch.cat([f, coords.to(f.dtype)], -1)).squeeze(-1)
 
     def forward(self, lr: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:

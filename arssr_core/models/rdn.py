@@ -39,8 +39,8 @@ class DenseBlock(nn.Module):
         buf = x.new_empty((x.shape[0], c + len(self.convs) * growth) + tuple(x.shape[2:]))
         buf[:, :c] = x
         for i, conv in enumerate(self.convs):
-            buf[:, c + i * growth:c + (i + 1) * growth] = F.relu(conv(buf[:, :c + i * growth]))
-        return x + self.fuse(buf)
+            buf[:, c + i * growth:c + (i + 1) * growth] = conv(buf[:, :c + i * growth]).relu_()
+        return self.fuse(buf).add_(x)
 
 
 @register("rdn")
@@ -69,12 +69,16 @@ class RDN(nn.Module):
         c = h.shape[1]
         w = self.gff1.weight
         fused = None
+        grad = torch.is_grad_enabled()  # without autograd, sums are taken in place (less memory)
         for i, block in enumerate(self.blocks):
             h = block(h)
             part = F.conv3d(h, w[:, i * c:(i + 1) * c])
-            fused = part if fused is None else fused + part
-        fused = fused + self.gff1.bias.view(1, -1, 1, 1, 1)
-        return self.out(self.gff2(fused) + skip)
+            fused = part if fused is None else (fused + part if grad else fused.add_(part))
+        del h
+        fused = fused + self.gff1.bias.view(1, -1, 1, 1, 1) if grad else fused.add_(self.gff1.bias.view(1, -1, 1, 1, 1))
+        g = self.gff2(fused)
+        del fused
+        return self.out(g + skip if grad else g.add_(skip))
 
     def init_identity(self) -> None:
         """Feature channel 0 = the input intensity (via the global skip); the rest as initialised."""
