@@ -144,12 +144,14 @@ def test_encode_once_query_twice_equals_forward(encoder):
     assert (full > 0).any()
 
 
-@pytest.mark.parametrize("bf16", [False, True])
-def test_rdn_inference_path_equals_autograd_path(bf16):
-    """Without autograd the RDN writes dense layers into one buffer and sums in place;
-    the maths must be the autograd path's (fp32 and under bf16 autocast)."""
+@pytest.mark.parametrize("bf16,slab", [(False, 10 ** 6), (False, 100), (True, 150)])
+def test_rdn_inference_path_equals_autograd_path(bf16, slab):
+    """Without autograd the RDN writes dense layers into one buffer, sums in place and
+    convolves by depth slabs (here one slab, or 1-2 planes each); the maths must be the
+    autograd path's (fp32 and under bf16 autocast)."""
     torch.manual_seed(0)
     enc = build_model("rdn", blocks=2, channels=8, growth=8, out_channels=16)
+    enc.slab_voxels = slab
     x = torch.rand(1, 1, 7, 8, 9)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         with torch.enable_grad():

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import conv3, pass_channel
+from .layers import SLAB_VOXELS, conv3, conv_slabs, pass_channel
 from .registry import register
 
 
@@ -24,23 +24,23 @@ class DenseBlock(nn.Module):
         self.fuse = nn.Conv3d(channels + layers * growth, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.is_grad_enabled():
-            return self._forward_inference(x)
         feats = [x]
         for conv in self.convs:
             feats.append(F.relu(conv(torch.cat(feats, 1))))
         return x + self.fuse(torch.cat(feats, 1))
 
-    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """Same maths without autograd: each layer writes into one preallocated buffer and
-        reads a channel prefix of it, instead of concatenating copies (about half the memory)."""
-        c = x.shape[1]
+    def update_(self, buf: torch.Tensor, slab_voxels: int = SLAB_VOXELS) -> None:
+        """The same maths without autograd, in place: ``buf`` (B, channels + layers * growth,
+        ...) holds the block input in its first ``channels`` channels; each layer writes its
+        output into the next channels and reads the prefix before them (no concatenated
+        copies), and the block output replaces the input. Convolutions run by depth slabs
+        (:func:`conv_slabs`)."""
+        c = self.fuse.out_channels
         growth = self.convs[0].out_channels
-        buf = x.new_empty((x.shape[0], c + len(self.convs) * growth) + tuple(x.shape[2:]))
-        buf[:, :c] = x
         for i, conv in enumerate(self.convs):
-            buf[:, c + i * growth:c + (i + 1) * growth] = conv(buf[:, :c + i * growth]).relu_()
-        return self.fuse(buf).add_(x)
+            conv_slabs(conv, buf[:, :c + i * growth], buf[:, c + i * growth:c + (i + 1) * growth], relu=True,
+                       slab_voxels=slab_voxels)
+        conv_slabs(self.fuse, buf, buf[:, :c], add=True, slab_voxels=slab_voxels)
 
 
 @register("rdn")
@@ -62,23 +62,50 @@ class RDN(nn.Module):
         self.gff1 = nn.Conv3d(blocks * channels, channels, 1)
         self.gff2 = conv3(channels, channels)
         self.out = conv3(channels, out_channels)
+        self.slab_voxels = SLAB_VOXELS  # inference only: output voxels per convolution slab
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return self._forward_inference(x)
         skip = self.sfe1(x)
         h = self.sfe2(skip)
         c = h.shape[1]
         w = self.gff1.weight
         fused = None
-        grad = torch.is_grad_enabled()  # without autograd, sums are taken in place (less memory)
         for i, block in enumerate(self.blocks):
             h = block(h)
             part = F.conv3d(h, w[:, i * c:(i + 1) * c])
-            fused = part if fused is None else (fused + part if grad else fused.add_(part))
-        del h
-        fused = fused + self.gff1.bias.view(1, -1, 1, 1, 1) if grad else fused.add_(self.gff1.bias.view(1, -1, 1, 1, 1))
-        g = self.gff2(fused)
+            fused = part if fused is None else fused + part
+        fused = fused + self.gff1.bias.view(1, -1, 1, 1, 1)
+        return self.out(self.gff2(fused) + skip)
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """The same maths with less memory (no autograd): one buffer carries the block
+        state and the dense layers (:meth:`DenseBlock.update_`), sums are taken in place,
+        every convolution runs by depth slabs (:func:`conv_slabs`) and the global skip
+        ``sfe1(x)`` is recomputed at the end instead of being held. Peak: the buffer plus
+        the fused sum, ``channels * (blocks[0] width + 1)`` values per voxel."""
+        sv = self.slab_voxels
+        c = self.sfe2.out_channels
+        extra = sum(conv.out_channels for conv in self.blocks[0].convs)
+        skip = conv_slabs(self.sfe1, x, slab_voxels=sv)
+        buf = skip.new_empty((x.shape[0], c + extra) + tuple(x.shape[2:]))
+        conv_slabs(self.sfe2, skip, buf[:, :c], slab_voxels=sv)
+        del skip
+        w = self.gff1.weight
+        fused = None
+        for i, block in enumerate(self.blocks):
+            block.update_(buf, sv)
+            if fused is None:
+                fused = conv_slabs(self.gff1, buf[:, :c], weight=w[:, :c], slab_voxels=sv)
+            else:
+                conv_slabs(self.gff1, buf[:, :c], fused, add=True, weight=w[:, i * c:(i + 1) * c], bias=False,
+                           slab_voxels=sv)
+        del buf
+        g = conv_slabs(self.gff2, fused, slab_voxels=sv)
         del fused
-        return self.out(g + skip if grad else g.add_(skip))
+        conv_slabs(self.sfe1, x, g, add=True, slab_voxels=sv)
+        return conv_slabs(self.out, g, slab_voxels=sv)
 
     def init_identity(self) -> None:
         """Feature channel 0 = the input intensity (via the global skip); the rest as initialised."""
