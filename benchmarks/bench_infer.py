@@ -11,17 +11,25 @@ of fp32 and bf16 against the HR volume is printed too), else random (seed 0), wh
 fine for timing; the bf16-vs-fp32 output difference is then reported as a PSNR of the
 bf16 output against the fp32 one.
 
+With ``--large`` it adds two 0.5 mm outputs (362x434x362, 57 M voxels) in bf16: from
+the 2 mm LR (x4, one block: memory does not grow with the output size beyond the
+output array itself) and from the 1 mm volume itself (x2 of a 7 M-voxel input: the
+engine tiles, and the peak stays bounded at the cost of recomputed halos).
+
 It also runs, on a small LR (32^3 Colin27 crop, x2 -> 64^3), the authors' inference
 loop (the whole encoder re-run for every output slice, one decoder call per slice;
-a faithful re-implementation of that loop's cost structure) against ours, and prints
-the ratio; and the FLOP estimate (conv and linear multiply-adds x 2) with the fraction
-of this CPU's measured bf16 matmul peak (STUDY.md: 252 GFLOP/s; fp32 106 GFLOP/s).
+a re-implementation of that loop's cost structure with this package's model, so the
+ratio measures the loop, not our faster kernels; STUDY.md measured the authors' own
+code at 138.6 s) against ours, and prints the ratio; and the FLOP estimate (conv and
+linear multiply-adds x 2) with the fraction of the matmul rate measured at the start
+(STUDY.md: 252 GFLOP/s bf16, 106 fp32).
 
 The CPU is shared: the script first measures the matmul rate it actually gets and
 prints it beside the reference, so that timings can be read against the share of the
 machine the run had.
 
     python benchmarks/bench_infer.py            # full: x2 and x4 on the whole volume
+    python benchmarks/bench_infer.py --large    # and the two 0.5 mm outputs
     python benchmarks/bench_infer.py --quick    # a 96x112x96 brain-centred crop, and
                                                 # 4 of the authors' 64 slices (extrapolated)
 """
@@ -117,19 +125,21 @@ def worker_ours(cfg: dict) -> dict:
     from arssr_core.infer import super_resolve
 
     hr = hr_volume(tuple(cfg["crop"]) if cfg["crop"] else None)
-    lr = downsample(hr, cfg["scale"])
+    lr = downsample(hr, cfg["scale"]) if cfg["scale"] != 1 else hr
+    out_shape = tuple(round(n * cfg.get("up", 1)) for n in hr.shape)
+    del hr
     model = get_model(cfg["checkpoint"])
     with torch.inference_mode():  # warm-up: oneDNN kernel selection, not timed
         super_resolve(model, lr[:8, :8, :8], (12, 12, 12), precision=cfg["precision"])
     t = {}
     t0 = time.perf_counter()
-    out = super_resolve(model, lr, hr.shape, precision=cfg["precision"], timings=t,
-                        max_tile_voxels=cfg.get("tile_voxels") or 2 ** 20,
+    out = super_resolve(model, lr, out_shape, precision=cfg["precision"], timings=t,
+                        max_tile_voxels=cfg.get("tile_voxels"),
                         halo=cfg.get("halo") if cfg.get("tile_voxels") else None)
     t["total_s"] = time.perf_counter() - t0
     if cfg.get("save"):
         np.save(cfg["save"], out)
-    return {**t, "lr_shape": lr.shape, "out_shape": hr.shape, "peak_rss_mib": peak_rss_mib()}
+    return {**t, "lr_shape": lr.shape, "out_shape": out_shape, "peak_rss_mib": peak_rss_mib()}
 
 
 def worker_authors(cfg: dict) -> dict:
@@ -197,6 +207,9 @@ def main() -> None:
     ap.add_argument("--tile-voxels", type=int, default=None,
                     help="also run x2 fp32 with the encoder tiled at this many voxels per tile")
     ap.add_argument("--halo", type=int, default=16, help="halo of that tiled run (default 16; -1 exact)")
+    ap.add_argument("--large", action="store_true",
+                    help="also two 0.5 mm outputs in bf16 (362x434x362, 57 M voxels): from the 2 mm LR (one "
+                         "block), and from the 1 mm volume itself (7 M LR voxels: tiled)")
     ap.add_argument("--skip-authors", action="store_true")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -224,25 +237,31 @@ def main() -> None:
     del model
 
     rows, outs = [], {}
-    configs = [(s, p, None) for s in args.scales for p in args.precisions]
+    configs = [(s, 1, p, None) for s in args.scales for p in args.precisions]
     if args.tile_voxels:
-        configs.append((args.scales[0], "fp32", args.tile_voxels))
-    hdr = (f"{'scale':>5} {'prec':>5} {'tile':>8} {'LR':>10} {'enc s':>7} {'dec q/s':>9} {'total s':>8} "
-           f"{'peak MiB':>8} {'enc GF/s':>8} {'dec GF/s':>8} {'%bf16pk':>7}")
+        configs.append((args.scales[0], 1, "fp32", args.tile_voxels))
+    if args.large:
+        configs += [(2.0, 2, "bf16", None), (1.0, 2, "bf16", None)]
+    hdr = (f"{'scale':>5} {'prec':>5} {'tile':>8} {'LR':>11} {'output':>11} {'blk':>3} {'enc s':>7} {'dec q/s':>9} "
+           f"{'total s':>8} {'peak MiB':>8} {'enc GF/s':>8} {'dec GF/s':>8} {'%pk':>5}")
     print(hdr)
-    for scale, prec, tile in configs:
-        save = str(tmp / f"x{scale:g}_{prec}_{tile}.npy") if scale == args.scales[0] else None
-        r = spawn("ours", {"scale": scale, "precision": prec, "crop": crop, "checkpoint": checkpoint,
+    for down, up, prec, tile in configs:
+        save = str(tmp / f"x{down:g}_{prec}_{tile}.npy") if (down, up) == (args.scales[0], 1) else None
+        r = spawn("ours", {"scale": down, "up": up, "precision": prec, "crop": crop, "checkpoint": checkpoint,
                            "save": save, "tile_voxels": tile, "halo": None if args.halo < 0 else args.halo})
         lr_vox, q = math.prod(r["lr_shape"]), r["queries"]
         eg, dg = enc_f * lr_vox / r["encoder_s"] / 1e9, dec_f * q / r["decoder_s"] / 1e9
         tot_g = (enc_f * lr_vox + dec_f * q) / r["total_s"] / 1e9
-        print(f"{scale:>5g} {prec:>5} {str(tile or '-'):>8} {'x'.join(map(str, r['lr_shape'])):>10} "
+        pk = b16 if prec != "fp32" else f32
+        print(f"{down * up:>5g} {prec:>5} {str(tile or '-'):>8} {'x'.join(map(str, r['lr_shape'])):>11} "
+              f"{'x'.join(map(str, r['out_shape'])):>11} {r['blocks']:>3} "
               f"{r['encoder_s']:>7.1f} {q / r['decoder_s']:>9.0f} {r['total_s']:>8.1f} {r['peak_rss_mib']:>8.0f} "
-              f"{eg:>8.1f} {dg:>8.1f} {100 * tot_g / REF_BF16:>6.1f}%", flush=True)
-        rows.append((scale, prec, tile, r))
+              f"{eg:>8.1f} {dg:>8.1f} {100 * tot_g / pk:>4.0f}%", flush=True)
+        rows.append((down, prec, tile, r))
         if save:
             outs[(prec, tile)] = save
+    print("# %pk: FLOPs of encoder (on the LR, halos not counted) plus decoder per second, against the matmul "
+          "rate measured above in the same precision; above 100% the convolution kernels beat that matmul")
     if ("fp32", None) in outs and ("bf16", None) in outs:
         a, b = np.load(outs[("fp32", None)]), np.load(outs[("bf16", None)])
         print(f"# bf16 vs fp32 at x{args.scales[0]:g}: max |diff| {np.abs(a - b).max():.4g} (intensity units of "

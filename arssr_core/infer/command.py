@@ -77,9 +77,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     r.add_argument("--chunk", type=int, default=None, metavar="N",
                    help=f"decoder points per call (default {DEFAULT_CHUNK:,} on the CPU, where small batches "
                         f"stay in cache, {CUDA_CHUNK:,} on a GPU)")
-    r.add_argument("--tile-voxels", type=int, default=DEFAULT_MAX_TILE_VOXELS, metavar="N",
-                   help=f"run networks on tiles of at most N voxels (default {DEFAULT_MAX_TILE_VOXELS:,}); "
-                        "lower it to use less memory")
+    r.add_argument("--tile-voxels", type=int, default=None, metavar="N",
+                   help=f"run networks on tiles of at most N input voxels (default {DEFAULT_MAX_TILE_VOXELS:,} in "
+                        f"fp32, {2 * DEFAULT_MAX_TILE_VOXELS:,} in bf16/fp16: peak memory under 3 GiB); lower it to "
+                        "use less memory, raise it to avoid tiling (faster)")
     r.add_argument("--halo", type=int, default=-1, metavar="N",
                    help="context voxels around each tile (default -1: the network's full receptive "
                         "field, exact; a smaller N is faster on tiled inputs and approximate)")

@@ -75,6 +75,16 @@ CUDA_CHUNK = 2 ** 18
 BOX_POINTS = 2 ** 17
 #: Largest tile (core + halo) a convolutional network runs on at once, in voxels of its input grid.
 DEFAULT_MAX_TILE_VOXELS = 2 ** 20
+
+
+def tile_voxels(max_tile_voxels: int | None, precision: str) -> int:
+    """Resolve a tile size: ``None`` = ``DEFAULT_MAX_TILE_VOXELS`` in fp32 and twice that in
+    bf16/fp16 (activations of half the size): about 2 GiB of RDN encoder activations."""
+    if max_tile_voxels is None:
+        return DEFAULT_MAX_TILE_VOXELS * (1 if precision == "fp32" else 2)
+    if int(max_tile_voxels) < 1:
+        raise RequestError(f"tile size {max_tile_voxels} must be >= 1 voxel")
+    return int(max_tile_voxels)
 #: Context voxels added around each tile core; None = the network's receptive-field radius (exact).
 DEFAULT_HALO: int | None = None
 
@@ -271,7 +281,7 @@ def plan_blocks(lr_shape: Sequence[int], lookups: Sequence[AxisLookup], halo: in
 
 def super_resolve(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, chunk: int | None = None,
                   precision: str = "fp32", device: str | torch.device = "cpu",
-                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = DEFAULT_HALO,
+                  max_tile_voxels: int | None = None, halo: int | None = DEFAULT_HALO,
                   progress: bool = False, timings: dict | None = None) -> np.ndarray:
     """Super-resolve an LR volume with an ArSSR model onto a grid of ``out_shape`` (same field of view).
 
@@ -299,7 +309,7 @@ def super_resolve(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *,
     model = model.to(dev).eval()
     lookups = [AxisLookup.build(n, m) for n, m in zip(lr.shape, out_shape)]
     centres = [torch.from_numpy(axis_centres(m).astype(np.float32)).to(dev) for m in out_shape]
-    blocks = plan_blocks(lr.shape, lookups, _halo(model.encoder, halo), max_tile_voxels)
+    blocks = plan_blocks(lr.shape, lookups, _halo(model.encoder, halo), tile_voxels(max_tile_voxels, precision))
     x = torch.from_numpy(np.ascontiguousarray(lr01, dtype=np.float32))[None, None].to(dev)
     out = np.empty(out_shape, dtype=np.float32)
     t_enc = t_dec = 0.0
@@ -310,7 +320,8 @@ def super_resolve(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *,
             with autocast(dev, precision):
                 f = model.encode(x[(slice(None), slice(None), *blk.read)])
             crop = tuple(slice(g.start - r.start, g.stop - r.start) for g, r in zip(blk.region, blk.read))
-            f = f[(0, slice(None), *crop)].float().permute(1, 2, 3, 0).contiguous()  # (d, h, w, C)
+            f = f[(0, slice(None), *crop)].permute(1, 2, 3, 0)
+            f = torch.empty(f.shape, dtype=torch.float32, device=dev).copy_(f)  # (d, h, w, C) fp32, one copy
             t1 = time.perf_counter()
             local = [(torch.from_numpy(lk.i0[o] - g.start).to(dev), torch.from_numpy(lk.i1[o] - g.start).to(dev),
                       torch.from_numpy(lk.w[o]).to(dev)) for lk, o, g in zip(lookups, blk.out, blk.region)]
@@ -359,7 +370,7 @@ def check_baseline_scale(model: nn.Module, in_shape: Sequence[int], out_shape: S
 
 
 def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, precision: str = "fp32",
-              device: str | torch.device = "cpu", max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
+              device: str | torch.device = "cpu", max_tile_voxels: int | None = None,
               halo: int | None = DEFAULT_HALO, progress: bool = False, timings: dict | None = None) -> np.ndarray:
     """Per-scale baseline: normalise, cubic-upsample to ``out_shape``, apply the CNN (tiled), map back.
 
@@ -384,7 +395,7 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
             with autocast(dev, precision):
                 return model(t)
 
-        y = run_tiled(fn, x, 1, halo=_halo(model, halo), max_tile_voxels=max_tile_voxels,
+        y = run_tiled(fn, x, 1, halo=_halo(model, halo), max_tile_voxels=tile_voxels(max_tile_voxels, precision),
                       progress=progress, desc="cnn tiles")
         out = y[0, 0].cpu().numpy()
     if timings is not None:
@@ -444,7 +455,7 @@ def describe(method: str, grid: OutputGrid) -> str:
 def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arssr",
                     checkpoint: str | Path | None = None, model: nn.Module | None = None,
                     device: str | torch.device = "auto", precision: str = "auto", chunk: int | None = None,
-                    max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = DEFAULT_HALO,
+                    max_tile_voxels: int | None = None, halo: int | None = DEFAULT_HALO,
                     progress: bool = False, timings: dict | None = None) -> Volume:
     """Super-resolve a :class:`Volume` onto the grid ``request`` describes; returns a new Volume.
 
