@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,14 +150,18 @@ def _key(*parts: object) -> str:
 
 def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_shape: Sequence[int],
               scale: float | Sequence[float], redo: bool = False) -> np.ndarray:
-    """:func:`super_resolve_with`, cached on disk by (subject, method, checkpoint time, scale, LR)."""
+    """:func:`super_resolve_with`, cached on disk by (engine version, subject, method, checkpoint time,
+    scale, LR)."""
+    from .infer.engine import ENGINE_VERSION
+
     ck = ""
     if method.kind == "arssr":
         ck = str(Path(method.checkpoint).stat().st_mtime_ns) if Path(method.checkpoint).exists() else "missing"
     elif method.kind == "baseline":
         p = run_dir(profile, method.model, float(np.atleast_1d(scale)[0])) / "best.pt"
         ck = str(p.stat().st_mtime_ns) if p.exists() else "missing"
-    key = _key(subject, method.name, method.kind, method.checkpoint, method.model, ck, np.round(np.atleast_1d(scale), 4).tolist(),
+    key = _key(ENGINE_VERSION, subject, method.name, method.kind, method.checkpoint, method.model, ck,
+               np.round(np.atleast_1d(scale), 4).tolist(),
                tuple(out_shape), hashlib.sha1(np.ascontiguousarray(lr).tobytes()).hexdigest())
     path = results_dir(profile) / "cache" / "sr" / f"{subject}-{method.name}-{key}.npy"
     if path.exists() and not redo:
@@ -355,3 +359,86 @@ def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], 
         d = dice(lab, labels[("GT", 0.0)], labels=list(REGION_NAMES))
         rows += [{"method": name, "scale": s, "region": REGION_NAMES[k], "dice": float(v_)} for k, v_ in d.items()]
     return pd.DataFrame(rows), labels
+
+
+# ----------------------------------------------------------------------------- study loops (04, 05)
+
+def lesion_table(profile: str, subjects: Sequence[dict], methods: Sequence[Method], scales: Iterable[float],
+                 stride: int = 1) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Paper Table 2: every method at every scale on each lesion subject, scored on the
+    whole cube (all metrics) and inside the lesion mask (PSNR, SSIM). Returns the table
+    (``subject``, ``region`` = whole | lesion) and the SR volumes ``{subject: sr_grid}``."""
+    tables, srs_by = [], {}
+    for s in subjects:
+        srs = sr_grid(profile, s["name"], s["gt"], methods, scales)
+        srs_by[s["name"]] = srs
+        tables.append(score_grid(s["gt"], srs, stride=stride).assign(subject=s["name"], region="whole"))
+        tables.append(score_grid(s["gt"], srs, mask=s["mask"], metrics=("psnr", "ssim"))
+                      .assign(subject=s["name"], region="lesion"))
+    return pd.concat(tables, ignore_index=True), srs_by
+
+
+def mask_centre(mask: np.ndarray) -> tuple[int, ...]:
+    """The voxel nearest a mask's centre of mass."""
+    from scipy import ndimage
+
+    return tuple(int(round(v)) for v in ndimage.center_of_mass(np.asarray(mask, dtype=bool)))
+
+
+def real_lr_requests(voxel_size: Sequence[float], scales: Iterable[float]) -> dict[str, tuple[float, ...]]:
+    """The requests of paper Table 3 for one scan: ``x<k>`` isotropic, plus ``1mm``
+    (per-axis factors to 1 mm voxels) when the scan's voxels are anisotropic."""
+    req = {f"x{k:g}": (float(k),) * 3 for k in scales}
+    vs = np.asarray(voxel_size, dtype=float)
+    if not np.allclose(vs, vs[0]):
+        req["1mm"] = tuple(float(v) for v in vs / 1.0)
+    return req
+
+
+def real_lr_table(profile: str, subjects: Sequence[dict], methods: Sequence[Method], scales: Iterable[float],
+                  stride: int = 1) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Paper Table 3: PSI and LPC-SI of every method's SR of each real LR scan for the
+    requests of :func:`real_lr_requests`. Returns the table (``scan``, ``method``,
+    ``request``) and the SR volumes ``{scan: {(method, request): volume}}``."""
+    scales = list(scales)
+    tables, srs_by = [], {}
+    for s in subjects:
+        srs = sr_requests(profile, s["name"], s["lr"], methods, real_lr_requests(s["voxel_size"], scales))
+        srs_by[s["name"]] = srs
+        tables.append(score_no_reference(srs, stride=stride).assign(scan=s["name"]))
+    return pd.concat(tables, ignore_index=True), srs_by
+
+
+def centre_profiles(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple[str, str], np.ndarray],
+                    request: str, factor: float) -> dict[str, tuple[np.ndarray, float]]:
+    """Paper Fig 8: intensities along the first axis through the centre of the LR box, in
+    the LR and in each SR volume of ``request`` (isotropic ``factor``): ``{name: (line,
+    spacing in mm)}``, the SR line taken through the same physical point."""
+    vs = float(voxel_size[0])
+    j, k = lr.shape[1] // 2, lr.shape[2] // 2
+    lines = {"LR": (lr[:, j, k], vs)}
+    for (name, req), v in srs.items():
+        if req == request:
+            lines[name] = (v[:, int((j + 0.5) * factor), int((k + 0.5) * factor)], vs / factor)
+    return lines
+
+
+def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
+                   ) -> tuple[pd.DataFrame, dict[tuple[str, float], np.ndarray], dict[str, Any]]:
+    """The simulated acquisition pair (k-space-truncated LR, Rician-noisy HR reference):
+    every method that accepts x2 super-resolves the LR onto the HR grid (a per-scale
+    baseline at its nominal x2, ArSSR and cubic at the exact shape ratio), scored
+    against the noisy reference. Returns (table, SR volumes, ``{lr_shape, hr_shape, scale}``)."""
+    from .data import catalog
+
+    sim = {r["id"]: r for r in catalog.records(profile, role="simulated")}
+    lr = catalog.load(profile, next(r for k, r in sim.items() if "_lr_" in k)).data
+    hr = catalog.load(profile, next(r for k, r in sim.items() if "_hr_" in k)).data
+    scale = tuple(h / n for h, n in zip(hr.shape, lr.shape))
+    srs = {}
+    for m in methods:
+        if m.accepts(2.0):
+            srs[(m.name, 2.0)] = cached_sr(profile, "colin27_simulated", m, lr, hr.shape,
+                                           2.0 if m.kind == "baseline" else scale)
+    info = {"lr_shape": lr.shape, "hr_shape": hr.shape, "scale": tuple(round(v, 3) for v in scale)}
+    return score_grid(hr, srs, stride=stride), srs, info

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .data.sampling import ArSSRPatches, BaselinePatches, fixed_samples
 from .data.volumes import Split, training_splits
 from .paths import REPO_ROOT, checkpoints_dir
@@ -112,25 +114,37 @@ def train_baselines(profile: str = "cpu", models: list[str] | None = None, scale
 
 
 def checkpoint_summary(path: str | Path) -> dict[str, Any]:
-    """What a trained checkpoint says of itself: model, steps, minutes, device, data, best validation PSNR."""
+    """What a trained checkpoint says of itself: model, steps, minutes, device, data, best validation PSNR.
+
+    ``best_step``/``minutes_to_best``: where the kept (best) weights were saved;
+    ``steps_run``/``minutes``: the whole run, from the ``history.csv`` beside the
+    checkpoint when there is one (else the checkpoint's own step and time)."""
     from .checkpoint import read_checkpoint
     from .models import build_model, count_parameters
 
     blob = read_checkpoint(path)
     meta = blob.get("meta", {})
     cfg = meta.get("config", {})
+    at_best = round(float(meta["elapsed_s"]) / 60, 1) if meta.get("elapsed_s") else None
+    steps_run, minutes = meta.get("step"), at_best
+    hist = Path(path).with_name("history.csv")
+    if hist.is_file():
+        h = pd.read_csv(hist)
+        if len(h) and {"step", "time_s"} <= set(h.columns):
+            steps_run, minutes = int(h["step"].iloc[-1]), round(float(h["time_s"].iloc[-1]) / 60, 1)
     return {
         "checkpoint": str(Path(path).relative_to(REPO_ROOT)) if Path(path).is_relative_to(REPO_ROOT) else str(path),
         "model": blob["spec"]["name"],
         "parameters": count_parameters(build_model(blob["spec"])),
         "best_step": meta.get("best_step", meta.get("step")),
-        "steps_run": meta.get("step"),
+        "steps_run": steps_run,
         "batch_size": cfg.get("batch_size"),
         "lr": cfg.get("lr"),
         "init": cfg.get("init", "default"),
         "precision": meta.get("precision"),
         "device": meta.get("device"),
-        "minutes": round(float(meta.get("elapsed_s", 0.0)) / 60, 1) if meta.get("elapsed_s") else None,
+        "minutes": minutes,
+        "minutes_to_best": at_best,
         "best_val_psnr": meta.get("best_val_psnr"),
         "data": ", ".join(meta.get("data", [])),
     }

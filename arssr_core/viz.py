@@ -10,7 +10,6 @@ respected so that anisotropic scans look like heads.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import matplotlib
@@ -18,7 +17,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .io_utils import atomic_path
 
 VIEWS = ("sagittal", "coronal", "axial")
 
@@ -142,14 +140,6 @@ def example_pairs(volume: np.ndarray, scales: Sequence[float] = (2.0, 3.0, 4.0),
         hr = random_crop(np.asarray(volume, dtype=np.float32), (n, n, n), rng, min_foreground)
         out.append({"scale": float(s), "hr": hr, "lr": downsample(hr, s)})
     return out
-
-
-def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Write a figure as PNG atomically; returns the path."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    return path
 
 
 def slice_viewer(data: np.ndarray, voxel_size: Sequence[float] = (1.0, 1.0, 1.0),

@@ -15,8 +15,6 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..io_utils import atomic_path
-
 from ..errors import DataError
 from ..paths import prepared_dir
 from .nifti import Volume, load_volume
@@ -131,11 +129,3 @@ def lesion_table(profile: str) -> pd.DataFrame:
                          "radius_mm": None, "voxels": int(m.sum()), "volume_ml": round(m.sum() * vox / 1000, 3),
                          "intensity": round(float(load(profile, r).data[m].mean()), 3) if m.any() else None})
     return pd.DataFrame(rows)
-
-
-def save_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a table as CSV atomically; returns the path."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    return path

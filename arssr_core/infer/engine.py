@@ -66,6 +66,11 @@ from ..models import BASELINES, STUDY_MODELS, is_arssr
 from ..paths import checkpoints_dir
 from .grid import GridRequest, OutputGrid, output_grid
 
+#: Version of the numerics of this module and the models' inference paths: part of the
+#: key of cached SR volumes (``evaluation.cached_sr``); bump it when outputs change.
+#: 2: separable interpolation, block-wise decoding, RDN by depth slabs (equal to 1 within 5e-6).
+ENGINE_VERSION = 2
+
 #: Decoder points per call (4,096: its activations, about 4 MiB per layer, stay in the CPU's
 #: caches; measured here 1.7x faster in fp32 and 3.5x in bf16 than calls of 2^17 points).
 DEFAULT_CHUNK = 2 ** 12
