@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import SLAB_VOXELS, conv3, conv_slabs, pass_channel
+from .layers import CUDA_SLAB_VOXELS, SLAB_VOXELS, conv3, conv_slabs, pass_channel
 from .registry import register
 
 
@@ -85,7 +85,7 @@ class RDN(nn.Module):
         every convolution runs by depth slabs (:func:`conv_slabs`) and the global skip
         ``sfe1(x)`` is recomputed at the end instead of being held. Peak: the buffer plus
         the fused sum, ``channels * (blocks[0] width + 1)`` values per voxel."""
-        sv = self.slab_voxels
+        sv = self.slab_voxels if x.device.type == "cpu" else max(self.slab_voxels, CUDA_SLAB_VOXELS)
         c = self.sfe2.out_channels
         extra = sum(conv.out_channels for conv in self.blocks[0].convs)
         skip = conv_slabs(self.sfe1, x, slab_voxels=sv)
