@@ -150,9 +150,11 @@ def worker_authors(cfg: dict) -> dict:
     from arssr_core.data.coords import make_coords
     from arssr_core.data.degrade import downsample
 
-    hr = hr_volume((64, 64, 64))
+    hr = hr_volume(None if cfg.get("whole") else (64, 64, 64))
     lr = downsample(hr, 2)
     model = get_model(cfg["checkpoint"])
+    with torch.no_grad():  # warm-up, as for ours
+        model(torch.from_numpy(lr[:8, :8, :8])[None, None], torch.zeros(1, 8, 3))
     x = torch.from_numpy(lr)[None, None]
     coords = torch.from_numpy(make_coords(hr.shape))  # all at once, as theirs
     per = hr.shape[1] * hr.shape[2]
@@ -211,6 +213,9 @@ def main() -> None:
                     help="also two 0.5 mm outputs in bf16 (362x434x362, 57 M voxels): from the 2 mm LR (one "
                          "block), and from the 1 mm volume itself (7 M LR voxels: tiled)")
     ap.add_argument("--skip-authors", action="store_true")
+    ap.add_argument("--authors-whole", type=int, default=0, metavar="N",
+                    help="also time the authors' loop on the whole x2 brain for N of its 181 output slices "
+                         "(extrapolated) against our x2 fp32 total from this run")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -283,6 +288,16 @@ def main() -> None:
         print(f"# LR 32^3 x2 -> 64^3, fp32: authors' loop {au['seconds_full']:.1f} s ({kind}; peak "
               f"{au['peak_rss_mib']:.0f} MiB), ours {ours['total_s']:.1f} s (encoder {ours['encoder_s']:.1f} s; "
               f"peak {ours['peak_rss_mib']:.0f} MiB): {au['seconds_full'] / ours['total_s']:.1f}x faster")
+    if args.authors_whole:
+        mine = next((r for d, p, t, r in rows
+                     if (d, p, t) == (2.0, "fp32", None) and tuple(r["out_shape"]) == (181, 217, 181)),
+                    None)
+        au = spawn("authors", {"checkpoint": checkpoint, "slices": args.authors_whole, "whole": True})
+        line = (f"# whole brain x2 (LR 90x108x90 -> 181x217x181), fp32: authors' loop {au['seconds_full']:.0f} s "
+                f"({au['slices_run']} of {au['slices_total']} slices in {au['seconds_run']:.1f} s, extrapolated)")
+        if mine:
+            line += f", ours {mine['total_s']:.1f} s: {au['seconds_full'] / mine['total_s']:.0f}x faster"
+        print(line, flush=True)
     f32b, b16b = matmul_rate()
     print(f"# CPU share at the end: matmul fp32 {f32b:.0f} GFLOP/s, bf16 {b16b:.0f} GFLOP/s")
 
