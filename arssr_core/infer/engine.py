@@ -320,7 +320,9 @@ def super_resolve(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *,
     t_enc = t_dec = 0.0
     with torch.inference_mode(), tqdm(total=out.size, desc="super-resolve", unit="vox", unit_scale=True,
                                       disable=not progress, file=sys.stderr, leave=False) as bar:
-        for blk in blocks:
+        for i, blk in enumerate(blocks):
+            tag = f" {i + 1}/{len(blocks)}" if len(blocks) > 1 else ""
+            bar.set_description(f"encoding{tag}")  # the encoder's pass shows as a pause here
             t0 = time.perf_counter()
             with autocast(dev, precision):
                 f = model.encode(x[(slice(None), slice(None), *blk.read)])
@@ -330,6 +332,7 @@ def super_resolve(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *,
             t1 = time.perf_counter()
             local = [(torch.from_numpy(lk.i0[o] - g.start).to(dev), torch.from_numpy(lk.i1[o] - g.start).to(dev),
                       torch.from_numpy(lk.w[o]).to(dev)) for lk, o, g in zip(lookups, blk.out, blk.region)]
+            bar.set_description(f"decoding{tag}")
             box_shape = [o.stop - o.start for o in blk.out]
             for box in _boxes(box_shape, max(chunk, BOX_POINTS)):
                 feats = interpolate(f, [tuple(t[b] for t in lk) for lk, b in zip(local, box)])
