@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .data.degrade import downsample, lr_shape, resize_cubic
-from .errors import DataError
 from .data.nifti import load_volume, normalise
 from .data.sources import source_path
 from .data.volumes import TEST_SOURCE, foreground_box
+from .errors import DataError
 from .experiments import run_dir
 from .io_utils import atomic_path
 from .paths import REPO_ROOT, results_dir
@@ -385,13 +385,14 @@ def mask_centre(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(round(v)) for v in ndimage.center_of_mass(np.asarray(mask, dtype=bool)))
 
 
-def real_lr_requests(voxel_size: Sequence[float], scales: Iterable[float]) -> dict[str, tuple[float, ...]]:
-    """The requests of paper Table 3 for one scan: ``x<k>`` isotropic, plus ``1mm``
-    (per-axis factors to 1 mm voxels) when the scan's voxels are anisotropic."""
+def real_lr_requests(voxel_size: Sequence[float], scales: Iterable[float],
+                     target_mm: float = 1.0) -> dict[str, tuple[float, ...]]:
+    """The requests of paper Table 3 for one scan: ``x<k>`` isotropic, plus ``<target_mm>mm``
+    (per-axis factors to isotropic ``target_mm`` voxels) when the scan's voxels are anisotropic."""
     req = {f"x{k:g}": (float(k),) * 3 for k in scales}
     vs = np.asarray(voxel_size, dtype=float)
     if not np.allclose(vs, vs[0]):
-        req["1mm"] = tuple(float(v) for v in vs / 1.0)
+        req[f"{target_mm:g}mm"] = tuple(float(v) for v in vs / target_mm)
     return req
 
 
