@@ -234,6 +234,11 @@ def main() -> None:
     f32, b16 = matmul_rate()
     print(f"# bench_infer  {'quick: crop ' + 'x'.join(map(str, crop)) if crop else 'full volume 181x217x181'};"
           f" weights: {'snapshot of ' + str(ckpt) if checkpoint else 'random (seed 0)'}")
+    import torch
+
+    from arssr_core.device import describe_machine, pick_precision
+
+    print(f"# machine: {describe_machine()}; precision auto -> {pick_precision('auto', torch.device('cpu'))}")
     print(f"# CPU share now: matmul fp32 {f32:.0f} GFLOP/s (ref {REF_FP32:.0f}), bf16 {b16:.0f} GFLOP/s "
           f"(ref {REF_BF16:.0f}); timings scale roughly with ref/measured")
     model = get_model(checkpoint)

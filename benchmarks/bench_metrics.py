@@ -30,6 +30,9 @@ def main() -> None:
     sr = minmax(gaussian_filter(gt, 1.0), "sr")
     labels_gt = np.digitize(gt, [0.05, 0.4, 0.7])
     labels_sr = np.digitize(sr, [0.05, 0.4, 0.7])
+    from arssr_core.device import describe_machine
+
+    print(f"machine: {describe_machine()}")
     print(f"volume {gt.shape}, stride {args.stride}, torch threads {torch.get_num_threads()}, "
           f"cpus {os.cpu_count()}")
 
