@@ -30,14 +30,19 @@ def _data_prepare(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .experiments import train_arssr, train_baseline
 
+    over = {} if args.precision is None else {"precision": args.precision}
     if args.model.startswith("arssr-"):
+        if args.steps is not None:
+            over["steps"] = args.steps
         res = train_arssr(args.profile, args.model.removeprefix("arssr-"), retrain=args.retrain,
-                          out_dir=args.out, overrides={} if args.minutes is None else
-                          {"arssr.train.max_minutes": args.minutes})
+                          out_dir=args.out, overrides={f"arssr.train.{k}": v for k, v in over.items()})
     else:
         if args.scale is None:
             raise ArssrError(f"{args.model} is a per-scale baseline: give --scale")
-        res = train_baseline(args.profile, args.model, args.scale, retrain=args.retrain)
+        if args.steps is not None:
+            over["steps"] = {args.model: args.steps}
+        res = train_baseline(args.profile, args.model, args.scale, retrain=args.retrain,
+                             overrides={f"baselines.train.{k}": v for k, v in over.items()})
     print(res)
     return 0
 
@@ -65,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("model", help="arssr-rdn, arssr-rescnn, arssr-srresnet, srcnn3d, dcsrn or rescnn")
     t.add_argument("--profile", default="cpu")
     t.add_argument("--scale", type=float, default=None, help="the one scale of a baseline")
-    t.add_argument("--minutes", type=float, default=None, help="wall-clock budget (ArSSR)")
+    t.add_argument("--steps", type=int, default=None,
+                   help="budget in optimiser steps (default: the profile's); the time taken is recorded, never a limit")
+    t.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"],
+                   help="default: the profile's (auto: bf16 only where the hardware computes it natively)")
     t.add_argument("--out", default=None, help="checkpoint folder (default checkpoints/<profile>/<model>)")
     t.add_argument("--retrain", action="store_true", help="train from scratch even if a checkpoint exists")
     t.set_defaults(func=_train)

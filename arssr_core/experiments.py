@@ -12,9 +12,10 @@ import pandas as pd
 
 from .data.sampling import ArSSRPatches, BaselinePatches, fixed_samples
 from .data.volumes import Split, training_splits
+from .errors import ArssrError
 from .paths import REPO_ROOT, checkpoints_dir
 from .profiles import load_profile
-from .train import TrainConfig, checkpoint_finished, train
+from .train import TrainConfig, checkpoint_finished, require_trained, train, train_config
 
 _SPLITS: dict[float, list[Split]] = {}
 
@@ -52,6 +53,23 @@ def baseline_data(profile_cfg: dict[str, Any], scale: float, seed: int = 0) -> t
     return ds, fixed_samples(val, b["val_samples"])
 
 
+def section_config(profile_cfg: dict[str, Any], section: str, model: str) -> TrainConfig:
+    """The training config of ``model`` in a profile section. ``steps`` is one budget for
+    every model of the section, or a mapping of model name to its own budget."""
+    settings = dict(profile_cfg[section]["train"])
+    steps = settings.get("steps")
+    if isinstance(steps, dict):
+        if model not in steps:
+            raise ArssrError(f"profile section '{section}' gives no step budget for '{model}' (has {sorted(steps)})")
+        settings["steps"] = steps[model]
+    return train_config(settings)
+
+
+def _budget_key(section: str, model: str, profile_cfg: dict[str, Any]) -> str:
+    steps = profile_cfg[section]["train"].get("steps")
+    return f"{section}.train.steps" + (f".{model}" if isinstance(steps, dict) else "")
+
+
 def run_dir(profile: str, model: str, scale: float | None = None) -> Path:
     """Checkpoint folder of one trained model in a profile."""
     tag = model if scale is None else f"{model}-x{float(scale):g}"
@@ -60,42 +78,57 @@ def run_dir(profile: str, model: str, scale: float | None = None) -> Path:
 
 def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = False,
                 overrides: dict[str, Any] | None = None, out_dir: str | Path | None = None,
-                section: str = "arssr", progress: bool = True) -> dict[str, Any]:
+                section: str = "arssr", progress: bool = True, check: bool = True) -> dict[str, Any]:
     """Train (or reuse) ArSSR with ``encoder`` under a profile's ``section`` settings.
 
     With ``retrain`` False, a finished run in the folder is reused, and in the ``arssr``
-    section a committed ``pretrained`` checkpoint is taken as the trained model.
-    Returns the train summary with ``best`` (checkpoint path).
+    section a committed ``pretrained`` checkpoint is taken as the trained model. A model
+    that did not train stops here (:func:`arssr_core.train.require_trained`) unless
+    ``check`` is False. Returns the train summary with ``best`` (checkpoint path).
     """
     cfg = load_profile(profile, overrides)
-    tcfg = TrainConfig(**cfg[section]["train"])
+    tcfg = section_config(cfg, section, encoder if section != "arssr" else f"arssr-{encoder}")
+    setting = f"{_budget_key(section, encoder, cfg)} in the {profile} profile"
     out = Path(out_dir) if out_dir else run_dir(profile, f"arssr-{encoder}")
     pre = cfg["arssr"].get("pretrained") if (section == "arssr" and encoder == "rdn") else None
+    ds, val = arssr_data(cfg)
     if not retrain and pre and (REPO_ROOT / pre).exists():
+        if check and cfg.get("require_trained", True):
+            require_trained(REPO_ROOT / pre, setting, val)
         return {"best": str(REPO_ROOT / pre), "reused": "pretrained", "step": None}
     if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
+        if check and cfg.get("require_trained", True):
+            require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    ds, val = arssr_data(cfg)
     margs = cfg[section].get("model_args", cfg["arssr"].get("model_args")) or {}
     spec = {"name": f"arssr-{encoder}", "args": dict(margs.get(encoder, {}))}
     res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
                 meta={"profile": profile, "data": [s.name for s in splits(cfg)], "section": section})
+    if check and cfg.get("require_trained", True):
+        require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}
 
 
 def train_baseline(profile: str, model: str, scale: float, retrain: bool = False,
-                   overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train (or reuse) one per-scale baseline at ``scale``."""
+                   overrides: dict[str, Any] | None = None, progress: bool = True,
+                   check: bool = True) -> dict[str, Any]:
+    """Train (or reuse) one per-scale baseline at ``scale``; stops if it did not train
+    (unless ``check`` is False)."""
     cfg = load_profile(profile, overrides)
-    tcfg = TrainConfig(**cfg["baselines"]["train"])
+    tcfg = section_config(cfg, "baselines", model)
+    setting = f"{_budget_key('baselines', model, cfg)} in the {profile} profile"
     out = run_dir(profile, model, scale)
-    if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
-        return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
     ds, val = baseline_data(cfg, scale)
+    if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
+        if check and cfg.get("require_trained", True):
+            require_trained(out / "best.pt", setting, val)
+        return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
     margs = (cfg["baselines"].get("model_args") or {}).get(model, {})
     spec = {"name": model, "args": {**margs, "scale": float(scale)}}
     res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
                 meta={"profile": profile, "scale": float(scale), "data": [s.name for s in splits(cfg)]})
+    if check and cfg.get("require_trained", True):
+        require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}
 
 
@@ -146,5 +179,7 @@ def checkpoint_summary(path: str | Path) -> dict[str, Any]:
         "minutes": minutes,
         "minutes_to_best": at_best,
         "best_val_psnr": meta.get("best_val_psnr"),
+        "start_val_psnr": meta.get("start_val_psnr"),
+        "native_bf16": (meta.get("machine") or {}).get("cpu_native_bf16"),
         "data": ", ".join(meta.get("data", [])),
     }

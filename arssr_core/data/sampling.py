@@ -9,7 +9,9 @@ Baseline sample (per-scale CNNs): an HR patch at the model's one scale and its L
 cubic-upsampled back onto the HR grid.
 
 Every sample is a pure function of ``(seed, epoch, index)``, so a run that resumes
-after an interruption sees exactly the data it would have seen.
+after an interruption sees exactly the data it would have seen. An item is asked for by
+``index`` (the dataset's current epoch) or by the pair ``(epoch, index)``, so that one
+loader, with its worker started once, can serve a whole run across epochs.
 """
 
 from __future__ import annotations
@@ -73,8 +75,13 @@ class _Seeded(Dataset):
     def __len__(self) -> int:
         return len(self.volumes) * self.samples_per_volume
 
-    def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, int(index)])
+    def _rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), int(index)])
+
+    def _key(self, key: int | tuple[int, int]) -> tuple[np.random.Generator, int]:
+        """(generator, index) of an item asked for by ``index`` or ``(epoch, index)``."""
+        epoch, index = key if isinstance(key, (tuple, list)) else (None, key)
+        return self._rng(index, epoch), int(index)
 
 
 class ArSSRPatches(_Seeded):
@@ -106,8 +113,8 @@ class ArSSRPatches(_Seeded):
             "scale": torch.tensor(scale, dtype=torch.float32),
         }
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = self._rng(index)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        rng, index = self._key(key)
         volume = self.volumes[index // self.samples_per_volume]
         return self.make(rng, volume, draw_scale(rng, *self.scale_range))
 
@@ -124,8 +131,8 @@ class BaselinePatches(_Seeded):
         self.n = int(round(self.lr_n * self.scale))
         self.min_foreground, self.augment = float(min_foreground), bool(augment)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = self._rng(index)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        rng, index = self._key(key)
         volume = self.volumes[index // self.samples_per_volume]
         hr = random_crop(volume, (self.n,) * 3, rng, self.min_foreground)
         if self.augment:

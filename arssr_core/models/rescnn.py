@@ -49,6 +49,9 @@ class ResCNN(nn.Module):
     and returns the HR estimate on the same grid. Parameters with the defaults: 1,995,329.
     """
 
+    #: The network adds its output to its (cubic-upsampled) input: its starting point is that input.
+    residual = True
+
     def __init__(self, channels: int = 64, layers: int = 20, scale: float | None = None):
         super().__init__()
         self.scale = scale
