@@ -41,6 +41,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -183,7 +184,7 @@ def main() -> None:
         # the authors' step: fp32, grid_sample, batch 15, K 8000
         ads = arssr_dataset(a, [vol] * 3, k=8000)
         abatches, _ = draw(ads, n_batches, 15, device)
-        step = make_step(model, lambda b: plain_loss(model, b), device, "fp32")
+        step = make_step(model, partial(plain_loss, model), device, "fp32")
         row(rows, "arssr-rdn authors (b15, K8000)", "fp32", params, 15,
             timed(step, abatches, 1, max(2, args.steps // 2), device), 15 * 8000)
         variants = [
@@ -195,7 +196,7 @@ def main() -> None:
         precs = [precision] if precision == "fp32" else [precision, "fp32"]
         for name, chunked in (("arssr-rdn b15 K8000 before", False), ("arssr-rdn b15 K8000 after", True)):
             model = fresh("arssr-rdn", device, channels_last=chunked)
-            loss_fn = L1Objective(model) if chunked else (lambda m: (lambda bt: plain_loss(m, bt)))(model)
+            loss_fn = L1Objective(model) if chunked else partial(plain_loss, model)
             step = make_step(model, loss_fn, device, precision)
             row(rows, name, precision, params, 15, timed(step, abatches, 1, max(2, args.steps // 2), device), 15 * 8000)
         for prec in precs:
@@ -206,7 +207,7 @@ def main() -> None:
                     loss_fn = obj
                 else:
                     layout = torch.channels_last_3d if cl else torch.contiguous_format
-                    loss_fn = (lambda m, lay: (lambda b: plain_loss(m, b, lay)))(model, layout)
+                    loss_fn = partial(plain_loss, model, layout=layout)
                 step = make_step(model, loss_fn, device, prec)
                 row(rows, name, prec, params, bs, timed(step, batches, args.warmup, args.steps, device), bs * k)
 
@@ -222,7 +223,7 @@ def main() -> None:
             for cl in (False, True):
                 model = fresh(name, device, channels_last=cl, scale=scale)
                 layout = torch.channels_last_3d if cl else torch.contiguous_format
-                step = make_step(model, (lambda m, lay: (lambda bt: plain_loss(m, bt, lay)))(model, layout),
+                step = make_step(model, partial(plain_loss, model, layout=layout),
                                  device, precision)
                 row(rows, f"{name} {'channels-last' if cl else 'before (NCDHW)'}", precision,
                     count_parameters(model), bbs, timed(step, batches, args.warmup, args.steps, device),
@@ -240,7 +241,7 @@ def main() -> None:
                                           ("step after, loader per epoch", True, True),
                                           ("after: step after, loader per run", True, False)):
             model = fresh("arssr-rdn", device, channels_last=new_step)
-            loss_fn = L1Objective(model) if new_step else (lambda m: (lambda bt: plain_loss(m, bt)))(model)
+            loss_fn = L1Objective(model) if new_step else partial(plain_loss, model)
             step = make_step(model, loss_fn, device, precision)
             loops.append((f"arssr-rdn {name}", precision, bs,
                           loop_seconds(step, ds, bs, args.loop_steps, per_epoch, workers), bs * k))
