@@ -70,11 +70,21 @@ class TrainConfig:
     device: str = "auto"
     init: str = "default"  # "default" (PyTorch's) or "identity" (ArSSR starts as trilinear interpolation)
     chunk: int | None = None  # ArSSR: queries per decoder call (None: 4096 on CPU, 2^18 on CUDA; speed only)
+    snapshots: tuple[float, ...] = ()  # fractions of ``steps`` whose weights are kept (learning curves)
+    snapshot_steps: tuple[int, ...] = ()  # and absolute steps (0: the untrained start)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if int(self.steps) < 1:
             raise ArssrError(f"training budget must be at least 1 step (got {self.steps})")
+        if any(not 0 < float(f) <= 1 for f in self.snapshots):
+            raise ArssrError(f"snapshots are fractions of the budget in (0, 1] (got {list(self.snapshots)})")
+
+    def snapshot_at(self) -> list[int]:
+        """The steps whose weights are kept as ``step-NNNNNN.pt`` (within the budget, sorted)."""
+        at = {int(round(self.steps * float(f))) for f in self.snapshots}
+        at |= {int(s) for s in self.snapshot_steps if 0 <= int(s) <= self.steps}
+        return sorted(at)
 
 
 def train_config(settings: dict[str, Any], **override: Any) -> TrainConfig:
@@ -236,6 +246,8 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
     - ``resume``: continue from ``last.pt`` if present (exactly).
     - ``init_from``: start from another checkpoint's weights (same spec), new optimiser.
     - ``stop_after``: stop (as if killed) after this many steps of this call; for tests.
+    - ``cfg.snapshots``/``cfg.snapshot_steps``: weights kept at those steps
+      (:func:`snapshot_path`), for learning curves.
     Writes ``history.csv`` (per step: loss, lr, seconds since the start) and
     ``validation.csv`` (step 0 = before training). Returns a summary dict.
     """
@@ -304,9 +316,17 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
             best = v["val_psnr"]
             save_checkpoint(best_path, model, None, {**state(False)[1], "best_step": step})
 
+    keep = set(cfg.snapshot_at())
+
+    def snapshot() -> None:
+        if rank == 0 and step in keep:
+            save_checkpoint(snapshot_path(out_dir, step), model, None, {**state(False)[1], "snapshot": True})
+
     t0 = time.perf_counter()
     if step == 0 and rank == 0 and val_samples:
         run_validation()  # the starting point
+    if step == 0:
+        snapshot()
     bar = None
     if progress and rank == 0:
         from tqdm.auto import tqdm
@@ -338,6 +358,7 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
             bar.set_postfix(loss=f"{float(lval):.4f}")
         if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps) and val_samples:
             run_validation()
+        snapshot()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save(finished=step >= cfg.steps)
         if stop_after is not None and done_here >= stop_after:
@@ -352,6 +373,11 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
     return {"step": step, "finished": finished, "best_val_psnr": best, "start_val_psnr": start_psnr,
             "interp_val_psnr": interp_psnr, "out_dir": str(out_dir),
             "seconds": elapsed0 + time.perf_counter() - t0, "precision": precision, "device": str(device)}
+
+
+def snapshot_path(out_dir: str | Path, step: int) -> Path:
+    """Where a run keeps its weights after ``step`` optimiser steps."""
+    return Path(out_dir) / f"step-{int(step):06d}.pt"
 
 
 def training_verdict(meta: dict[str, Any], min_gain_db: float = MIN_GAIN_DB) -> str | None:

@@ -47,6 +47,11 @@ class ResCNN(nn.Module):
     """Per-scale baseline of Du et al. (2020): 20 conv layers (3^3, 64 channels, ReLU) with
     global residual learning. Takes the cubic-upsampled LR (B, 1, D, H, W) on the HR grid
     and returns the HR estimate on the same grid. Parameters with the defaults: 1,995,329.
+
+    Initialisation as in VDSR, which ResCNN follows: He-normal weights for the ReLU layers
+    (PyTorch's default scales them by 1/sqrt(3), and the signal of a 20-layer plain stack
+    then dies out: the network stayed at its cubic input), zero biases, and a zero output
+    layer, so the network starts exactly at its cubic input and learns the residual.
     """
 
     #: The network adds its output to its (cubic-upsampled) input: its starting point is that input.
@@ -60,6 +65,12 @@ class ResCNN(nn.Module):
             body += [conv3(channels, channels), nn.ReLU(inplace=True)]
         body.append(conv3(channels, 1))
         self.body = nn.Sequential(*body)
+        convs = [m for m in self.body if isinstance(m, nn.Conv3d)]
+        for conv in convs[:-1]:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.zeros_(convs[-1].weight)
+        nn.init.zeros_(convs[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)

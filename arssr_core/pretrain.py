@@ -1,0 +1,218 @@
+"""Train every compared model of a profile at its matched step budget, outside the study's
+clock, in resumable chunks, and score the kept snapshots for the learning curves.
+
+The study's ``cpu`` profile gives each compared model (ArSSR-RDN, the ablation encoders,
+the per-scale baselines at each scale) the idle-CPU time of ArSSR-RDN's 4000 steps,
+converted to that model's own optimiser steps (``budget`` in the profile). Those runs are
+many CPU-hours, so they are made here once and their weights and records committed under
+``checkpoints/pretrained/<tag>/``; the notebooks then take them like ArSSR-RDN's.
+
+A run is cut into chunks of ``chunk`` steps (exact resume between chunks,
+:func:`arssr_core.train.train`), so a job stopped by ``stop_by`` or by a killed process
+continues where it stopped and ends with the weights of an uninterrupted run. Jobs run in
+parallel processes (one thread each): on a GPU they share the device.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .profiles import load_profile
+
+
+@dataclass(frozen=True)
+class Job:
+    """One compared model's run: profile ``section``, registry ``model``, ``scale`` (baselines),
+    folder ``tag`` and its step budget."""
+
+    section: str
+    model: str
+    scale: float | None
+    tag: str
+    steps: int
+
+
+def jobs(profile: str) -> list[Job]:
+    """Every compared model of a profile with its step budget (ablation RDN is ArSSR-RDN's run)."""
+    from .experiments import section_config
+
+    cfg = load_profile(profile)
+    out = [Job("arssr", "rdn", None, "arssr-rdn", section_config(cfg, "arssr", "arssr-rdn").steps)]
+    for enc in cfg["ablation"]["encoders"]:
+        if enc != "rdn":
+            out.append(Job("ablation", enc, None, f"arssr-{enc}", section_config(cfg, "ablation", enc).steps))
+    b = cfg["baselines"]
+    for model in b["models"]:
+        for s in b["scales"]:
+            out.append(Job("baselines", model, float(s), f"{model}-x{float(s):g}",
+                           section_config(cfg, "baselines", model).steps))
+    return out
+
+
+def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, stop_by: float | None = None,
+            threads: int = 1) -> dict[str, Any]:
+    """Train ``job`` into ``out_root/<tag>`` in chunks of ``chunk`` steps until its budget is
+    reached or the clock passes ``stop_by`` (a ``time.time()``); returns its state."""
+    import torch
+
+    from .experiments import arssr_data, baseline_data, section_config, splits
+    from .train import checkpoint_finished, read_checkpoint, train
+
+    torch.set_num_threads(threads)
+    cfg = load_profile(profile)
+    out = Path(out_root) / job.tag
+    if job.section == "baselines":
+        tcfg = section_config(cfg, "baselines", job.model)
+        ds, val = baseline_data(cfg, job.scale)
+        margs = (cfg["baselines"].get("model_args") or {}).get(job.model, {})
+        spec = {"name": job.model, "args": {**margs, "scale": float(job.scale)}}
+        meta = {"profile": profile, "scale": float(job.scale), "section": "baselines"}
+    else:
+        tcfg = section_config(cfg, job.section, f"arssr-{job.model}" if job.section == "arssr" else job.model)
+        ds, val = arssr_data(cfg)
+        margs = cfg[job.section].get("model_args", cfg["arssr"].get("model_args")) or {}
+        spec = {"name": f"arssr-{job.model}", "args": dict(margs.get(job.model, {}))}
+        meta = {"profile": profile, "section": job.section}
+    meta["data"] = [s.name for s in splits(cfg)]
+    chunk = max(tcfg.ckpt_every, chunk // tcfg.ckpt_every * tcfg.ckpt_every)  # each chunk ends on a saved step
+
+    def done() -> int:
+        return int(read_checkpoint(out / "last.pt")["train_state"]["step"]) if (out / "last.pt").exists() else 0
+
+    step = done()
+    while not checkpoint_finished(out / "last.pt", tcfg.steps):
+        if stop_by is not None and time.time() > stop_by:
+            break
+        train(spec, ds, val, tcfg, out, resume=True, progress=False, stop_after=chunk, meta=meta)
+        if done() <= step:
+            raise RuntimeError(f"{job.tag}: a chunk of {chunk} steps saved no progress (at step {step})")
+        step = done()
+    return {"tag": job.tag, "step": step, "steps": tcfg.steps, "finished": step >= tcfg.steps}
+
+
+def run_jobs(profile: str, out_root: str | Path, workers: int = 1, chunk: int = 1000,
+             stop_by: float | None = None, only: list[str] | None = None) -> pd.DataFrame:
+    """:func:`run_job` for every job of a profile (or the tags in ``only``), ``workers`` at a
+    time in separate processes; one row per job."""
+    from tqdm.auto import tqdm
+
+    todo = [j for j in jobs(profile) if not only or j.tag in only]
+    rows = []
+    if workers <= 1:
+        for j in tqdm(todo, desc="pretrain"):
+            rows.append(run_job(profile, j, out_root, chunk, stop_by))
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futs = [pool.submit(run_job, profile, j, out_root, chunk, stop_by) for j in todo]
+            for f in tqdm(as_completed(futs), total=len(futs), desc="pretrain"):
+                rows.append(f.result())
+    return pd.DataFrame(rows).sort_values("tag").reset_index(drop=True)
+
+
+def snapshot_steps(run: str | Path) -> list[int]:
+    """The steps whose weights a run folder kept (``step-NNNNNN.pt``)."""
+    return sorted(int(p.stem.split("-")[1]) for p in Path(run).glob("step-*.pt"))
+
+
+def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | None = None,
+                    only: list[str] | None = None, progress: bool = True, cubic: bool = True) -> pd.DataFrame:
+    """PSNR (dB, whole test volume, data range 1) of every kept snapshot of every job: the
+    learning curves. ArSSR models at each of ``scales`` (default: the baselines' scales),
+    a baseline at its own scale; cubic interpolation as the reference per scale. ``cpu_minutes``
+    places a snapshot on the idle-CPU clock of the profile's ``budget.cpu_s_per_step``."""
+    from tqdm.auto import tqdm
+
+    from .data.degrade import downsample, resize_cubic
+    from .device import machine, pick_device
+    from .evaluation import test_subject
+    from .infer.engine import apply_cnn, load_sr_model, super_resolve
+    from .metrics import evaluate
+
+    cfg = load_profile(profile)
+    scales = [float(s) for s in (scales or cfg["baselines"]["scales"])]
+    rates = cfg.get("budget", {}).get("cpu_s_per_step", {})
+    gt = test_subject(profile, crop=0)
+    lrs = {s: downsample(gt, s) for s in scales}
+    psnr = lambda sr: evaluate(np.clip(sr, 0, 1), gt, normalize=False, metrics=("psnr",))["psnr"]  # noqa: E731
+    rows = [{"tag": "cubic", "model": "cubic", "scale": s, "step": 0, "psnr": psnr(resize_cubic(lrs[s], gt.shape))}
+            for s in scales] if cubic else []
+    dev = pick_device("auto")
+    todo = [(j, st) for j in jobs(profile) if not only or j.tag in only
+            for st in snapshot_steps(Path(out_root) / j.tag)]
+    for job, step in tqdm(todo, desc="score snapshots", disable=not progress):
+        path = Path(out_root) / job.tag / f"step-{step:06d}.pt"
+        model, _ = load_sr_model(path, device=dev)
+        rate = rates.get(job.tag.split("-x")[0] if job.scale else job.tag)
+        for s in ([job.scale] if job.scale else scales):
+            if job.scale:
+                sr = apply_cnn(model, lrs[s], gt.shape, precision="fp32", device=dev)
+            else:
+                sr = super_resolve(model, lrs[s], gt.shape, precision="fp32", device=dev)
+            rows.append({"tag": job.tag, "model": job.model, "section": job.section, "scale": s, "step": step,
+                         "fraction": step / job.steps, "cpu_minutes": step * rate / 60 if rate else None,
+                         "psnr": psnr(sr)})
+    df = pd.DataFrame(rows)
+    df["scored_on"] = machine()["cpu"] + (f" + {dev}" if dev.type == "cuda" else "")
+    return df
+
+
+def _score_one(profile: str, out_root: str, tag: str | None) -> pd.DataFrame:
+    import torch
+
+    torch.set_num_threads(1)
+    return score_snapshots(profile, out_root, only=[tag] if tag else ["-"], progress=False, cubic=tag is None)
+
+
+def score_all(profile: str, out_root: str | Path, workers: int = 1, only: list[str] | None = None) -> pd.DataFrame:
+    """:func:`score_snapshots` of every job (and cubic), ``workers`` jobs at a time."""
+    tags = [None] + [j.tag for j in jobs(profile) if not only or j.tag in only]
+    if workers <= 1:
+        parts = [_score_one(profile, str(out_root), t) for t in tags]
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            parts = list(pool.map(_score_one, [profile] * len(tags), [str(out_root)] * len(tags), tags))
+    return pd.concat(parts, ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m arssr_core.pretrain``: train (and score) a profile's compared models."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--out", default="checkpoints/pretrained", help="folder of the run folders")
+    p.add_argument("--workers", type=int, default=1, help="jobs in parallel (processes)")
+    p.add_argument("--chunk", type=int, default=1000, help="steps per resumable chunk")
+    p.add_argument("--stop-after-s", type=float, default=None,
+                   help="start no new chunk after this many seconds (the run resumes next time)")
+    p.add_argument("--only", nargs="*", default=None, help="run tags (e.g. rescnn-x2 arssr-rdn)")
+    p.add_argument("--score", action="store_true", help="score the snapshots into learning_curves.csv")
+    a = p.parse_args(argv)
+    stop_by = time.time() + a.stop_after_s if a.stop_after_s else None
+    state = run_jobs(a.profile, a.out, a.workers, a.chunk, stop_by, a.only)
+    print(state.to_string(index=False))
+    if a.score:
+        from .io_utils import atomic_path
+
+        df = score_all(a.profile, a.out, a.workers, a.only)
+        with atomic_path(Path(a.out) / "learning_curves.csv") as tmp:
+            df.to_csv(tmp, index=False)
+        print(df.to_string(index=False))
+    return 0 if state["finished"].all() else 3
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())
