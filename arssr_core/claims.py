@@ -1,78 +1,218 @@
-"""The paper's claims as computed verdicts over score tables (held / did not hold, with numbers).
+"""The paper's claims as computed verdicts over score tables, in four statuses.
 
-Every verdict is computed from a table the notebook produced; nothing here is written
-in advance of the numbers.
+- **held**: every comparison the claim makes favours it beyond the margin, with a paired
+  bootstrap 95% interval (where the experiment gives one) that excludes zero;
+- **did not hold**: at least one comparison goes clearly against it (same test);
+- **inconclusive**: otherwise: an interval spans zero, or an effect is below the margin
+  (:data:`MARGINS`: 0.1 dB PSNR, 0.002 SSIM, 0.005 Dice);
+- **untestable**: the setup decides it, not the method: a per-scale network that does not
+  beat cubic by the margin at its own scale, an ablation encoder that does not beat cubic.
+
+Every verdict carries its evidence (numbers) and a caveat (budget, data, what was left
+out). Nothing here is written in advance of the numbers.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .evaluation import BETTER
 
+#: Smallest difference that counts, per metric (in the metric's units).
+MARGINS = {"psnr": 0.1, "ssim": 0.002, "lpips": 0.002, "psi": 0.002, "lpc_si": 0.002, "dice": 0.005}
+STATUSES = ("held", "did not hold", "inconclusive", "untestable")
+COLUMNS = ["claim", "verdict", "evidence", "caveat"]
+
+
+def _key(scale: object) -> object:
+    """A scale as a float where it is a number ("x2"-style requests and labels stay strings)."""
+    try:
+        return float(scale)
+    except (TypeError, ValueError):
+        return scale
+
 
 def _fmt(scale: object) -> str:
     return f"x{scale:g}" if isinstance(scale, (int, float, np.floating)) else str(scale)
 
 
-def _better(a: float, b: float, metric: str) -> bool:
-    return (a - b) * BETTER[metric] > 0
+def judge(diff: float, metric: str, lo: float = math.nan, hi: float = math.nan) -> str:
+    """One comparison ``a - b``: ``"for"`` (a better beyond the margin, interval clear of 0),
+    ``"against"`` (b better, same test) or ``"inconclusive"``."""
+    if not math.isnan(lo) and lo <= 0 <= hi:
+        return "inconclusive"
+    if abs(diff) < MARGINS.get(metric, 0.0):
+        return "inconclusive"
+    return "for" if diff * BETTER[metric] > 0 else "against"
 
 
-def compare(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str]) -> pd.DataFrame:
-    """Rows (scale, metric, a, b, a_better) for every scale both methods have."""
+def status(judgements: Sequence[str]) -> str:
+    """The claim's status from its comparisons' judgements (none: untestable)."""
+    if len(judgements) == 0:
+        return "untestable"
+    if "against" in judgements:
+        return "did not hold"
+    return "held" if all(j == "for" for j in judgements) else "inconclusive"
+
+
+def compare(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str],
+            intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows (scale, metric, a, b, diff, lo, hi, judgement) for every scale both methods have;
+    ``lo``/``hi`` from ``intervals`` (:func:`arssr_core.evaluation.paired_intervals` of a vs b)."""
     rows = []
     ta = table[table["method"] == a].set_index("scale")
     tb = table[table["method"] == b].set_index("scale")
+    iv = {}
+    if intervals is not None and len(intervals):
+        sub = intervals[(intervals["a"] == a) & (intervals["b"] == b)]
+        iv = {(_key(r.scale), r.metric): (r.lo, r.hi) for r in sub.itertuples()}
     for s in sorted(set(ta.index) & set(tb.index)):
         for m in metrics:
             if m in table.columns:
                 va, vb = float(ta.loc[s, m]), float(tb.loc[s, m])
-                rows.append({"scale": s, "metric": m, a: va, b: vb, "a_better": _better(va, vb, m)})
-    return pd.DataFrame(rows)
+                lo, hi = iv.get((_key(s), m), (math.nan, math.nan))
+                rows.append({"scale": s, "metric": m, a: va, b: vb, "diff": va - vb, "lo": lo, "hi": hi,
+                             "judgement": judge(va - vb, m, lo, hi)})
+    return pd.DataFrame(rows, columns=["scale", "metric", a, b, "diff", "lo", "hi", "judgement"])
 
 
-def _verdict(ok: np.ndarray) -> str:
-    if len(ok) == 0:
-        return "not tested"
-    return "held" if ok.all() else ("did not hold" if not ok.any() else f"partly ({int(ok.sum())}/{len(ok)})")
+def _join(notes: Sequence[str]) -> str:
+    return " ".join(n if n.rstrip().endswith(".") else n.rstrip() + "." for n in notes if n)
 
 
-def claim_beats(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str], claim: str) -> dict:
-    """Verdict that method ``a`` beats ``b`` on ``metrics`` at every shared scale."""
-    c = compare(table, a, b, metrics)
-    ok = c["a_better"].to_numpy() if len(c) else np.array([], bool)
-    fails = c[~c["a_better"]] if len(c) else c
-    ev = "; ".join(f"{_fmt(r.scale)} {r.metric}: {r[a]:.4g} vs {r[b]:.4g}" for _, r in fails.head(6).iterrows())
-    return {"claim": claim, "verdict": _verdict(ok),
-            "evidence": (f"{int(ok.sum())}/{len(ok)} comparisons favour {a}" + (f"; against: {ev}" if ev else ""))}
+def _ev(r: pd.Series) -> str:
+    ci = "" if math.isnan(r["lo"]) else f" [{r['lo']:+.3g}, {r['hi']:+.3g}]"
+    return f"{_fmt(r['scale'])} {r['metric']} {r['diff']:+.3g}{ci}"
 
 
-def claim_lead_grows(table: pd.DataFrame, a: str, b: str, metric: str, claim: str) -> dict:
-    """Verdict that ``a``'s advantage over ``b`` in ``metric`` grows with scale (Spearman > 0)."""
+def not_above_cubic(table: pd.DataFrame, method: str, cubic: str = "Cubic", metric: str = "psnr",
+                    intervals: pd.DataFrame | None = None) -> dict[float, str]:
+    """Scales where ``method`` does not beat ``cubic`` in ``metric`` by the margin (with its
+    interval clear of zero where given): ``{scale: reason}``; there it is untestable."""
+    c = compare(table, method, cubic, [metric], intervals)
+    return {_key(r.scale): f"{method} does not beat cubic at {_fmt(r.scale)} ({_ev(r)} dB)"
+            for _, r in c.iterrows() if r["judgement"] != "for"}
+
+
+def claim_beats(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str], claim: str,
+                intervals: pd.DataFrame | None = None, untestable: Mapping[float, str] | None = None,
+                caveat: str = "") -> dict:
+    """Verdict that ``a`` beats ``b`` on ``metrics`` at every shared scale. Scales in
+    ``untestable`` (scale -> reason) are left out and named in the caveat."""
+    c = compare(table, a, b, metrics, intervals)
+    skip = {_key(s): why for s, why in (untestable or {}).items()}
+    if len(c):
+        kept = c[~c["scale"].map(_key).isin(list(skip))]
+    else:
+        kept = c
+    st = status(list(kept["judgement"]))
+    n = {j: int((kept["judgement"] == j).sum()) for j in ("for", "against", "inconclusive")}
+    worst = kept[kept["judgement"] != "for"].head(4)
+    ev = (f"{n['for']}/{len(kept)} comparisons favour {a} beyond the margin, {n['against']} favour {b}, "
+          f"{n['inconclusive']} inconclusive" + (f"; e.g. {'; '.join(_ev(r) for _, r in worst.iterrows())}"
+                                                  if len(worst) else ""))
+    if len(kept) == 0:
+        ev = "no comparison left to make"
+    notes = [caveat] if caveat else []
+    if skip:
+        notes.append("untestable and left out: " + "; ".join(sorted(set(skip.values()))))
+    return {"claim": claim, "verdict": st, "evidence": ev, "caveat": _join(notes)}
+
+
+def claim_lead_grows(table: pd.DataFrame, a: str, b: str, metric: str, claim: str,
+                     untestable: Mapping[float, str] | None = None, caveat: str = "") -> dict:
+    """Verdict that ``a``'s advantage over ``b`` in ``metric`` grows with scale: held if the lead
+    rises from the smallest to the largest scale by more than the margin with a positive
+    Spearman correlation, did not hold if it falls by more than the margin, else inconclusive."""
     c = compare(table, a, b, [metric])
+    skip = {_key(s) for s in (untestable or {})}
+    c = c[~c["scale"].map(_key).isin(list(skip))] if len(c) else c
+    notes = [caveat] if caveat else []
+    if skip:
+        notes.append("untestable and left out: " + "; ".join(sorted(set((untestable or {}).values()))))
     if len(c) < 2:
-        return {"claim": claim, "verdict": "not tested", "evidence": "fewer than two shared scales"}
+        return {"claim": claim, "verdict": "untestable", "evidence": "fewer than two testable scales",
+                "caveat": _join(notes)}
     lead = (c[a] - c[b]) * BETTER[metric]
     rho = pd.Series(lead.to_numpy()).corr(pd.Series(c["scale"].to_numpy()), method="spearman")
+    rise = float(lead.iloc[-1] - lead.iloc[0])
+    m = MARGINS.get(metric, 0.0)
+    st = "held" if (rise > m and rho > 0) else ("did not hold" if rise < -m else "inconclusive")
     ev = ", ".join(f"{_fmt(s)}: {v:+.4g}" for s, v in zip(c["scale"], lead))
-    return {"claim": claim, "verdict": "held" if rho > 0 and lead.iloc[-1] > lead.iloc[0] else "did not hold",
-            "evidence": f"lead of {a} over {b} in {metric} by scale: {ev} (Spearman {rho:+.2f})"}
-
-
-def verdict_table(rows: list[dict]) -> pd.DataFrame:
-    """Verdict rows as a table (claim, verdict, evidence)."""
-    return pd.DataFrame(rows, columns=["claim", "verdict", "evidence"])
+    return {"claim": claim, "verdict": st, "caveat": _join(notes),
+            "evidence": f"lead of {a} over {b} in {metric} by scale: {ev} (Spearman {rho:+.2f}; margin {m:g})"}
 
 
 def claim_small_spread(table: pd.DataFrame, methods: Sequence[str], metric: str, tolerance: float,
-                       claim: str) -> dict:
-    """Verdict that ``methods`` differ by at most ``tolerance`` in ``metric`` at every scale."""
+                       claim: str, untestable: Sequence[str] = (), caveat: str = "") -> dict:
+    """Verdict that ``methods`` differ by at most ``tolerance`` in ``metric`` at every scale:
+    did not hold if a spread exceeds it by more than the margin; untestable if any method
+    in ``untestable`` (e.g. an encoder that does not beat cubic) takes part."""
+    notes = [caveat] if caveat else []
+    if untestable:
+        notes.append(f"{', '.join(untestable)} did not beat cubic")
+        return {"claim": claim, "verdict": "untestable", "caveat": _join(notes),
+                "evidence": f"{', '.join(untestable)} of {len(methods)} models did not leave cubic's level"}
     t = table[table["method"].isin(methods)]
-    spread = t.groupby("scale")[metric].agg(lambda v: float(v.max() - v.min()))
-    ok = (spread <= tolerance).to_numpy()
+    spread = t.groupby("scale")[metric].agg(lambda v: float(v.max() - v.min()) if len(v) > 1 else np.nan).dropna()
+    if spread.empty:
+        return {"claim": claim, "verdict": "untestable", "caveat": _join(notes),
+                "evidence": f"no scale with two or more of {', '.join(methods)} scored"}
+    m = MARGINS.get(metric, 0.0)
+    st = ("held" if (spread <= tolerance).all() else
+          "did not hold" if (spread > tolerance + m).any() else "inconclusive")
     ev = ", ".join(f"{_fmt(s)}: {v:.3g}" for s, v in spread.items())
-    return {"claim": claim, "verdict": _verdict(ok), "evidence": f"spread of {metric} across {len(methods)} models by scale: {ev} (tolerance {tolerance:g})"}
+    return {"claim": claim, "verdict": st, "caveat": _join(notes),
+            "evidence": f"spread of {metric} across {len(methods)} models by scale: {ev} (tolerance {tolerance:g})"}
+
+
+def claim_ranking(table: pd.DataFrame, order: Sequence[str], metric: str, claim: str,
+                  by: str = "scale", caveat: str = "") -> dict:
+    """Verdict that methods rank as ``order`` (best first) in ``metric`` in every ``by`` group:
+    each adjacent pair judged with the margin."""
+    judgements, ev = [], []
+    for g, sub in table.groupby(by):
+        vals = sub.groupby("method")[metric].mean()
+        if not set(order) <= set(vals.index):
+            continue
+        for x, y in zip(order, order[1:]):
+            j = judge(float(vals[x] - vals[y]), metric)
+            judgements.append(j)
+            if j != "for":
+                ev.append(f"{g}: {x} {vals[x]:.4g} vs {y} {vals[y]:.4g} ({j})")
+    st = status(judgements)
+    return {"claim": claim, "verdict": st, "caveat": caveat,
+            "evidence": f"{judgements.count('for')}/{len(judgements)} adjacent pairs in the claimed order beyond "
+                        f"the margin" + (f"; {'; '.join(ev[:4])}" if ev else "")}
+
+
+def verdict_table(rows: list[dict]) -> pd.DataFrame:
+    """Verdict rows as a table (claim, verdict, evidence, caveat)."""
+    return pd.DataFrame([{**{"caveat": ""}, **r} for r in rows], columns=COLUMNS)
+
+
+def claim_best(table: pd.DataFrame, a: str, others: Sequence[str], metric: str, claim: str,
+               untestable: Mapping[str, Mapping[float, str]] | None = None, caveat: str = "") -> dict:
+    """Verdict that ``a`` is best of all methods in ``metric`` at every scale: every pair
+    (``a``, other) judged with the margin; (other, scale) pairs in ``untestable`` left out."""
+    judgements, ev, skipped = [], [], []
+    for o in others:
+        c = compare(table, a, o, [metric])
+        skip = (untestable or {}).get(o, {})
+        skipped += list(skip.values())
+        for _, r in c.iterrows():
+            if _key(r["scale"]) in {_key(s) for s in skip}:
+                continue
+            judgements.append(r["judgement"])
+            if r["judgement"] != "for":
+                ev.append(f"vs {o} {_fmt(r['scale'])} {r['diff']:+.3g} ({r['judgement']})")
+    notes = [caveat] if caveat else []
+    if skipped:
+        notes.append("untestable and left out: " + "; ".join(sorted(set(skipped))))
+    return {"claim": claim, "verdict": status(judgements), "caveat": _join(notes),
+            "evidence": f"{judgements.count('for')}/{len(judgements)} comparisons favour {a} in {metric} beyond the "
+                        f"margin" + (f"; {'; '.join(ev[:4])}" if ev else "")}

@@ -21,7 +21,7 @@ from .data.nifti import load_volume, normalise
 from .data.sources import source_path
 from .data.volumes import TEST_SOURCE, foreground_box
 from .errors import DataError
-from .experiments import run_dir
+from .experiments import baseline_checkpoint, run_dir
 from .io_utils import atomic_path
 from .paths import REPO_ROOT, results_dir
 from .profiles import load_profile
@@ -139,7 +139,7 @@ def super_resolve_with(method: Method, lr: np.ndarray, out_shape: Sequence[int],
                              progress=progress)
     if method.kind == "baseline":
         s = float(np.atleast_1d(scale)[0])
-        ckpt = run_dir(profile, method.model, s) / "best.pt"
+        ckpt = baseline_checkpoint(profile, method.model, s)
         return apply_cnn(_model(ckpt), lr, out_shape, precision=precision, device=dev, progress=progress)
     raise ValueError(f"unknown method kind '{method.kind}'")
 
@@ -158,7 +158,7 @@ def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_sh
     if method.kind == "arssr":
         ck = str(Path(method.checkpoint).stat().st_mtime_ns) if Path(method.checkpoint).exists() else "missing"
     elif method.kind == "baseline":
-        p = run_dir(profile, method.model, float(np.atleast_1d(scale)[0])) / "best.pt"
+        p = baseline_checkpoint(profile, method.model, float(np.atleast_1d(scale)[0]))
         ck = str(p.stat().st_mtime_ns) if p.exists() else "missing"
     key = _key(ENGINE_VERSION, subject, method.name, method.kind, method.checkpoint, method.model, ck,
                np.round(np.atleast_1d(scale), 4).tolist(),
@@ -256,12 +256,14 @@ def crop_around(volume: np.ndarray, centre: Sequence[int], size: int | Sequence[
 
 def lesion_subjects(profile: str, crop: int | None = None) -> list[dict]:
     """The lesion set: ``[{"name", "kind", "gt", "mask"}]``, each a cube of ``crop`` voxels
-    (``data.eval_crop``) centred on the lesion mask's centre of mass (whole volume if None)."""
+    (``data.lesion_crop``, else ``data.eval_crop``) centred on the lesion mask's centre of mass
+    (whole volume if None)."""
     from scipy import ndimage
 
     from .data import catalog
 
-    crop = load_profile(profile)["data"].get("eval_crop") if crop is None else crop
+    data = load_profile(profile)["data"]
+    crop = data.get("lesion_crop", data.get("eval_crop")) if crop is None else crop
     out = []
     for rec in catalog.records(profile, role="lesion"):
         vol = catalog.load(profile, rec)
@@ -443,3 +445,49 @@ def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
                                            2.0 if m.kind == "baseline" else scale)
     info = {"lr_shape": lr.shape, "hr_shape": hr.shape, "scale": tuple(round(v, 3) for v in scale)}
     return score_grid(hr, srs, stride=stride), srs, info
+
+
+def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
+                   block: int = 32, min_fraction: float = 0.5, lpips: bool = True,
+                   progress: bool = True) -> dict[tuple[str, float], dict[str, Any]]:
+    """What the paired bootstrap resamples, for every (method, scale) of ``srs``: per-block
+    sums over the brain's ``block``^3 blocks (PSNR, SSIM) and per-slice LPIPS. Volumes are
+    clipped to the GT's range as in :func:`score_grid`."""
+    from tqdm.auto import tqdm
+
+    from .metrics.perceptual import lpips_slices
+    from .metrics.uncertainty import block_terms, brain_blocks
+
+    blocks = brain_blocks(gt > 0.05, block, min_fraction)
+    lo, hi = float(gt.min()), float(gt.max())
+    out = {}
+    for key, sr in tqdm([(k, v) for k, v in srs.items() if k[0] != "LR"], desc="block terms", disable=not progress):
+        x = np.clip(sr, lo, hi)
+        out[key] = {"blocks": block_terms(x, gt, blocks, hi - lo),
+                    "lpips": lpips_slices(x, gt, stride=stride) if lpips else None}
+    return out
+
+
+def paired_intervals(terms: dict[tuple[str, float], dict[str, Any]], a: str, b: str,
+                     metrics: Sequence[str] = ("psnr", "ssim", "lpips"), n_boot: int = 2000,
+                     seed: int = 0) -> pd.DataFrame:
+    """Paired bootstrap 95% intervals of ``a - b`` for every scale both have: one row per
+    (scale, metric) with the difference, its interval and the number of resampled units."""
+    from .metrics.uncertainty import bootstrap_diff, bootstrap_mean_diff
+
+    rows = []
+    scales = sorted({s for (m, s) in terms if m == a} & {s for (m, s) in terms if m == b})
+    for s in scales:
+        ta, tb = terms[(a, s)], terms[(b, s)]
+        for m in metrics:
+            if m == "lpips":
+                if ta["lpips"] is None:
+                    continue
+                iv = bootstrap_mean_diff(ta["lpips"], tb["lpips"], n_boot, seed)
+                unit = "slices"
+            else:
+                iv = bootstrap_diff(ta["blocks"], tb["blocks"], m, n_boot, seed)
+                unit = "blocks"
+            rows.append({"a": a, "b": b, "scale": s, "metric": m, "diff": iv.diff, "lo": iv.lo, "hi": iv.hi,
+                         "units": f"{iv.units} {unit}"})
+    return pd.DataFrame(rows, columns=["a", "b", "scale", "metric", "diff", "lo", "hi", "units"])

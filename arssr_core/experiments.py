@@ -15,7 +15,7 @@ from .data.volumes import Split, training_splits
 from .errors import ArssrError
 from .paths import REPO_ROOT, checkpoints_dir
 from .profiles import load_profile
-from .train import TrainConfig, checkpoint_finished, require_trained, train, train_config
+from .train import TrainConfig, checkpoint_finished, require_trained, train, train_config, training_verdict
 
 _SPLITS: dict[float, list[Split]] = {}
 
@@ -70,6 +70,31 @@ def _budget_key(section: str, model: str, profile_cfg: dict[str, Any]) -> str:
     return f"{section}.train.steps" + (f".{model}" if isinstance(steps, dict) else "")
 
 
+def pretrained_dir(profile_cfg: dict[str, Any], tag: str) -> Path | None:
+    """The committed run folder of ``tag`` (e.g. ``rescnn-x2``, ``arssr-srresnet``) under the
+    profile's ``pretrained_root``, if it holds a ``best.pt``."""
+    root = profile_cfg.get("pretrained_root")
+    d = REPO_ROOT / root / tag if root else None
+    return d if d is not None and (d / "best.pt").is_file() else None
+
+
+def _reuse_pretrained(path: Path) -> dict[str, Any]:
+    """A committed matched-budget run, taken as it is: whether it left its starting point
+    is reported (``untrained``: why not, or None), not enforced; the verdicts call a
+    comparison with a model that did not train untestable."""
+    from .checkpoint import read_checkpoint
+
+    meta = read_checkpoint(path).get("meta", {})
+    return {"best": str(path), "reused": "pretrained", "step": None, "untrained": training_verdict(meta)}
+
+
+def baseline_checkpoint(profile: str, model: str, scale: float) -> Path:
+    """The weights a per-scale baseline is evaluated with: the committed matched-budget run
+    if the profile has one, else the one trained in the profile's run folder."""
+    d = pretrained_dir(load_profile(profile), f"{model}-x{float(scale):g}")
+    return d / "best.pt" if d else run_dir(profile, model, scale) / "best.pt"
+
+
 def run_dir(profile: str, model: str, scale: float | None = None) -> Path:
     """Checkpoint folder of one trained model in a profile."""
     tag = model if scale is None else f"{model}-x{float(scale):g}"
@@ -91,11 +116,11 @@ def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = Fals
     setting = f"{_budget_key(section, encoder, cfg)} in the {profile} profile"
     out = Path(out_dir) if out_dir else run_dir(profile, f"arssr-{encoder}")
     pre = cfg["arssr"].get("pretrained") if (section == "arssr" and encoder == "rdn") else None
-    ds, val = arssr_data(cfg)
+    if not retrain and section == "ablation" and pretrained_dir(cfg, f"arssr-{encoder}"):
+        return _reuse_pretrained(pretrained_dir(cfg, f"arssr-{encoder}") / "best.pt")
     if not retrain and pre and (REPO_ROOT / pre).exists():
-        if check and cfg.get("require_trained", True):
-            require_trained(REPO_ROOT / pre, setting, val)
-        return {"best": str(REPO_ROOT / pre), "reused": "pretrained", "step": None}
+        return _reuse_pretrained(REPO_ROOT / pre)
+    ds, val = arssr_data(cfg)
     if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
@@ -118,6 +143,9 @@ def train_baseline(profile: str, model: str, scale: float, retrain: bool = False
     tcfg = section_config(cfg, "baselines", model)
     setting = f"{_budget_key('baselines', model, cfg)} in the {profile} profile"
     out = run_dir(profile, model, scale)
+    pre = pretrained_dir(cfg, f"{model}-x{float(scale):g}")
+    if not retrain and pre:
+        return _reuse_pretrained(pre / "best.pt")
     ds, val = baseline_data(cfg, scale)
     if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
         if check and cfg.get("require_trained", True):
@@ -142,8 +170,19 @@ def train_baselines(profile: str = "cpu", models: list[str] | None = None, scale
     for model in models or cfg["models"]:
         for s in scales or cfg["scales"]:
             res = train_baseline(profile, model, float(s), retrain=retrain, progress=progress)
-            rows.append({"model": model, "scale": float(s), **checkpoint_summary(res["best"])})
+            rows.append({"model": model, "scale": float(s), **checkpoint_summary(res["best"]),
+                         "untrained": res.get("untrained")})
     return pd.DataFrame(rows)
+
+
+def trained_on(meta: dict[str, Any]) -> str:
+    """Where a run was trained, e.g. ``cuda (bf16) to step 9000, then cpu (bf16)``."""
+    segs = meta.get("segments") or [{"from_step": 0, "device": meta.get("device"), "precision": meta.get("precision")}]
+    parts = []
+    for i, sg in enumerate(segs):
+        nxt = segs[i + 1]["from_step"] if i + 1 < len(segs) else None
+        parts.append(f"{sg.get('device')} ({sg.get('precision')})" + (f" to step {nxt}" if nxt is not None else ""))
+    return ", then ".join(parts)
 
 
 def checkpoint_summary(path: str | Path) -> dict[str, Any]:
@@ -181,5 +220,36 @@ def checkpoint_summary(path: str | Path) -> dict[str, Any]:
         "best_val_psnr": meta.get("best_val_psnr"),
         "start_val_psnr": meta.get("start_val_psnr"),
         "native_bf16": (meta.get("machine") or {}).get("cpu_native_bf16"),
+        "trained_on": trained_on(meta),
         "data": ", ".join(meta.get("data", [])),
     }
+
+
+def learning_curves(profile: str) -> pd.DataFrame:
+    """The scored snapshots of the profile's committed matched-budget runs
+    (``<pretrained_root>/learning_curves.csv``, written by :mod:`arssr_core.pretrain`); in a
+    profile without committed runs, the snapshots its own runs kept, scored now."""
+    root = load_profile(profile).get("pretrained_root")
+    path = REPO_ROOT / root / "learning_curves.csv" if root else None
+    if path is not None and path.is_file():
+        return pd.read_csv(path)
+    from .pretrain import score_snapshots  # no committed runs: score the snapshots this profile's runs kept
+
+    return score_snapshots(profile, checkpoints_dir(profile), progress=False)
+
+
+def budget_caveat(profile: str) -> str:
+    """One sentence on the budgets behind a profile's compared models, for every verdict
+    (after the profile's own ``caveat``, if it has one)."""
+    cfg = load_profile(profile)
+    steps = {"ArSSR-RDN": section_config(cfg, "arssr", "arssr-rdn").steps}
+    for enc in cfg["ablation"]["encoders"]:
+        if enc != "rdn":
+            steps[f"ArSSR-{enc}"] = section_config(cfg, "ablation", enc).steps
+    for m in cfg["baselines"]["models"]:
+        steps[m] = section_config(cfg, "baselines", m).steps
+    listed = ", ".join(f"{k} {v}" for k, v in steps.items())
+    b = cfg.get("budget")
+    what = (f"Matched budgets far below the paper's: each model {b['minutes']:g} idle-CPU minutes of training "
+            f"as optimiser steps ({listed})" if b else f"Budgets in optimiser steps: {listed}")
+    return " ".join(x for x in (cfg.get("caveat", ""), f"{what}; one test subject (Colin27).") if x)

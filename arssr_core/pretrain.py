@@ -88,6 +88,8 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
         return int(read_checkpoint(out / "last.pt")["train_state"]["step"]) if (out / "last.pt").exists() else 0
 
     step = done()
+    if not (out / "last.pt").exists() and run_finished(out, tcfg.steps):
+        return {"tag": job.tag, "step": tcfg.steps, "steps": tcfg.steps, "finished": True}  # a committed run
     while not checkpoint_finished(out / "last.pt", tcfg.steps):
         if stop_by is not None and time.time() > stop_by:
             break
@@ -96,6 +98,13 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
             raise RuntimeError(f"{job.tag}: a chunk of {chunk} steps saved no progress (at step {step})")
         step = done()
     return {"tag": job.tag, "step": step, "steps": tcfg.steps, "finished": step >= tcfg.steps}
+
+
+def run_finished(run: str | Path, steps: int) -> bool:
+    """True when a run folder's record (``history.csv``) reached ``steps``: a committed run
+    (whose ``last.pt``, the resume state, is not committed) is never trained again."""
+    hist = Path(run) / "history.csv"
+    return hist.is_file() and len(h := pd.read_csv(hist, usecols=["step"])) > 0 and int(h["step"].iloc[-1]) >= steps
 
 
 def run_jobs(profile: str, out_root: str | Path, workers: int = 1, chunk: int = 1000,
@@ -126,7 +135,7 @@ def snapshot_steps(run: str | Path) -> list[int]:
 
 def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | None = None,
                     only: list[str] | None = None, progress: bool = True, cubic: bool = True) -> pd.DataFrame:
-    """PSNR (dB, whole test volume, data range 1) of every kept snapshot of every job: the
+    """PSNR (dB, the profile's test region, data range 1) of every kept snapshot of every job: the
     learning curves. ArSSR models at each of ``scales`` (default: the baselines' scales),
     a baseline at its own scale; cubic interpolation as the reference per scale. ``cpu_minutes``
     places a snapshot on the idle-CPU clock of the profile's ``budget.cpu_s_per_step``."""
@@ -141,7 +150,7 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
     cfg = load_profile(profile)
     scales = [float(s) for s in (scales or cfg["baselines"]["scales"])]
     rates = cfg.get("budget", {}).get("cpu_s_per_step", {})
-    gt = test_subject(profile, crop=0)
+    gt = test_subject(profile)  # the profile's evaluation region (cpu: the whole volume)
     lrs = {s: downsample(gt, s) for s in scales}
     psnr = lambda sr: evaluate(np.clip(sr, 0, 1), gt, normalize=False, metrics=("psnr",))["psnr"]  # noqa: E731
     rows = [{"tag": "cubic", "model": "cubic", "scale": s, "step": 0, "psnr": psnr(resize_cubic(lrs[s], gt.shape))}
@@ -207,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         from .io_utils import atomic_path
 
         df = score_all(a.profile, a.out, a.workers, a.only)
-        with atomic_path(Path(a.out) / "learning_curves.csv") as tmp:
+        path = Path(a.out) / "learning_curves.csv"
+        if a.only and path.exists():  # rows of the other runs stay as they were scored
+            old = pd.read_csv(path)
+            df = pd.concat([old[~old["tag"].isin(set(df["tag"]))], df], ignore_index=True)
+        with atomic_path(path) as tmp:
             df.to_csv(tmp, index=False)
         print(df.to_string(index=False))
     return 0 if state["finished"].all() else 3

@@ -238,3 +238,25 @@ def plot_segmentations(image: "np.ndarray", labels: Mapping[str, "np.ndarray"], 
                ncol=len(colours), fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
+
+
+def plot_learning_curves(curves: pd.DataFrame, tags: Mapping[str, str] | None = None) -> plt.Figure:
+    """Test PSNR (whole volume) against idle-CPU minutes of training, one panel per scale:
+    each run's snapshots (``curves`` of :func:`arssr_core.pretrain.score_snapshots`), cubic
+    as a dashed line. ``tags``: run tag -> legend label (default: every tag, as is)."""
+    scales = sorted(curves.loc[curves["tag"] != "cubic", "scale"].unique())
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3.6), squeeze=False)
+    for ax, s in zip(axes[0], scales):
+        sub = curves[curves["scale"] == s]
+        cub = sub[sub["tag"] == "cubic"]["psnr"]
+        for tag, label in (tags or {t: t for t in sub["tag"].unique() if t != "cubic"}).items():
+            run = sub[(sub["tag"] == tag) & (sub["step"] > 0)].sort_values("step")
+            if len(run):
+                ax.plot(run["cpu_minutes"], run["psnr"], marker="o", ms=3, label=label)
+        if len(cub):
+            ax.axhline(float(cub.iloc[0]), color="k", ls="--", lw=1, label="Cubic")
+        ax.set(xlabel="training time (idle 2-core CPU minutes)", ylabel="test PSNR (dB)", title=f"x{s:g}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -268,6 +268,7 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     scaler = torch.amp.GradScaler("cuda", enabled=(precision == "fp16"))
     step, history, val_hist, best, elapsed0 = 0, [], [], -math.inf, 0.0
+    segments: list[dict[str, Any]] = []  # where each resumed stretch of the run was trained
     start_psnr = interp_psnr = None
     last, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if resume and last.exists():
@@ -278,6 +279,9 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
         step, best, elapsed0 = int(ts["step"]), float(ts["best"]), float(ts.get("elapsed", 0.0))
         history, val_hist = list(ts["history"]), list(ts["validation"])
         start_psnr, interp_psnr = blob["meta"].get("start_val_psnr"), blob["meta"].get("interp_val_psnr")
+        segments = list(blob["meta"].get("segments") or [
+            {"from_step": 0, "device": blob["meta"].get("device"), "precision": blob["meta"].get("precision"),
+             "cpu": (blob["meta"].get("machine") or {}).get("cpu")}])
         torch.set_rng_state(ts["torch_rng"])
     elif init_from is not None:
         load_into(init_from, model)
@@ -289,7 +293,9 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
     model.train()
     if interp_psnr is None and val_samples:
         interp_psnr = interpolation_psnr(val_samples, arssr)
-    run_meta = {"config": {**asdict(cfg), "betas": list(cfg.betas)}, "precision": precision,
+    if not segments or segments[-1]["device"] != str(device) or segments[-1]["precision"] != precision:
+        segments.append({"from_step": step, "device": str(device), "precision": precision, "cpu": machine()["cpu"]})
+    run_meta = {"config": {**asdict(cfg), "betas": list(cfg.betas)}, "precision": precision, "segments": segments,
                 "device": str(device), "world_size": world, "machine": machine(), "interp_val_psnr": interp_psnr,
                 "residual": bool(getattr(model, "residual", False)), **(meta or {})}
 

@@ -286,3 +286,13 @@ def test_overfit_one_real_patch(mni_crop):
     assert hr_err < 0.5 * hr_err0, (hr_err0, hr_err)
     # and it has learnt more than the mean intensity (the best constant under L1 is the median)
     assert hr_err < 0.5 * float((hr_vals - hr_vals.median()).abs().mean()), hr_err
+
+
+def test_rescnn_baseline_starts_exactly_at_its_cubic_input():
+    import torch
+
+    net = build_model({"name": "rescnn", "args": {"scale": 2.0}})
+    x = torch.rand(1, 1, 12, 12, 12)
+    assert torch.equal(net(x), x)
+    first = net.body[0].weight
+    assert first.std().item() == pytest.approx((2 / (1 * 27)) ** 0.5, rel=0.2)  # He: sqrt(2 / fan_in)

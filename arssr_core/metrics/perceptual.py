@@ -158,6 +158,24 @@ def _grey3(stack: np.ndarray) -> np.ndarray:
     return np.repeat(stack[:, None].astype(np.float32), 3, axis=1)
 
 
+def lpips_slices(sr: object, gt: object, *, stride: int = 1, device: str | None = None,
+                 batch: int = 16) -> np.ndarray:
+    """LPIPS of every foreground slice of two volumes (three orientations, every ``stride``-th
+    slice): the per-slice distances whose mean is :func:`lpips` of the volumes."""
+    a = as_array(sr, "sr", ndims=(3,))
+    b = as_array(gt, "gt", ndims=(3,))
+    same_shape(a, b)
+    lo, hi = value_range(b, "gt")
+    scale = 2.0 / (hi - lo)
+    dists = []
+    for _, (s0, s1) in orientation_stacks((a, b), b, stride):
+        for start in range(0, s0.shape[0], batch):
+            c0 = (s0[start : start + batch] - lo) * scale - 1
+            c1 = (s1[start : start + batch] - lo) * scale - 1
+            dists.append(lpips_images(_grey3(c0), _grey3(c1), device, batch))
+    return np.concatenate(dists)
+
+
 def lpips(sr: object, gt: object, *, stride: int = 1, device: str | None = None,
           batch: int = 16) -> float:
     """LPIPS distance (AlexNet, v0.1; 0 = identical, higher = less alike).
@@ -168,16 +186,10 @@ def lpips(sr: object, gt: object, *, stride: int = 1, device: str | None = None,
     a = as_array(sr, "sr")
     b = as_array(gt, "gt")
     same_shape(a, b)
-    lo, hi = value_range(b, "gt")
-    scale = 2.0 / (hi - lo)
     if b.ndim == 2:
+        lo, hi = value_range(b, "gt")
+        scale = 2.0 / (hi - lo)
         x0 = _grey3(((a - lo) * scale - 1)[None])
         x1 = _grey3(((b - lo) * scale - 1)[None])
         return float(lpips_images(x0, x1, device, batch)[0])
-    dists = []
-    for _, (s0, s1) in orientation_stacks((a, b), b, stride):
-        for start in range(0, s0.shape[0], batch):
-            c0 = (s0[start : start + batch] - lo) * scale - 1
-            c1 = (s1[start : start + batch] - lo) * scale - 1
-            dists.append(lpips_images(_grey3(c0), _grey3(c1), device, batch))
-    return float(np.mean(np.concatenate(dists)))
+    return float(np.mean(lpips_slices(a, b, stride=stride, device=device, batch=batch)))

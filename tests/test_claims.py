@@ -1,0 +1,120 @@
+"""Verdicts in four statuses on constructed tables, and bootstrap intervals on synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arssr_core import claims
+from arssr_core.metrics import psnr
+from arssr_core.metrics.uncertainty import (block_metric, block_terms, bootstrap_diff, bootstrap_mean_diff,
+                                             brain_blocks)
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["method", "scale", "psnr", "ssim"])
+
+
+def _iv(a, b, rows):
+    return pd.DataFrame([{"a": a, "b": b, "scale": s, "metric": m, "diff": d, "lo": lo, "hi": hi, "units": "x"}
+                         for s, m, d, lo, hi in rows])
+
+
+def test_claim_held_when_every_difference_is_clear_and_above_the_margin():
+    t = _table([("A", 2, 30.0, 0.90), ("B", 2, 29.5, 0.88), ("A", 3, 28.0, 0.85), ("B", 3, 27.6, 0.84)])
+    iv = _iv("A", "B", [(2, "psnr", 0.5, 0.3, 0.7), (2, "ssim", 0.02, 0.01, 0.03),
+                        (3, "psnr", 0.4, 0.2, 0.6), (3, "ssim", 0.01, 0.005, 0.015)])
+    assert claims.claim_beats(t, "A", "B", ["psnr", "ssim"], "A beats B", iv)["verdict"] == "held"
+
+
+def test_claim_did_not_hold_when_one_comparison_goes_clearly_against_it():
+    t = _table([("A", 2, 30.0, 0.90), ("B", 2, 29.5, 0.88), ("A", 3, 27.0, 0.85), ("B", 3, 27.6, 0.84)])
+    iv = _iv("A", "B", [(2, "psnr", 0.5, 0.3, 0.7), (3, "psnr", -0.6, -0.8, -0.4)])
+    v = claims.claim_beats(t, "A", "B", ["psnr"], "A beats B", iv)
+    assert v["verdict"] == "did not hold" and "x3 psnr -0.6" in v["evidence"]
+
+
+@pytest.mark.parametrize("diff,lo,hi", [(0.5, -0.1, 1.1),      # interval spans zero
+                                        (0.05, 0.01, 0.09)])   # clear of zero but below 0.1 dB
+def test_claim_inconclusive_when_the_interval_spans_zero_or_the_effect_is_below_the_margin(diff, lo, hi):
+    t = _table([("A", 2, 30.0 + diff, 0.9), ("B", 2, 30.0, 0.9)])
+    v = claims.claim_beats(t, "A", "B", ["psnr"], "A beats B", _iv("A", "B", [(2, "psnr", diff, lo, hi)]))
+    assert v["verdict"] == "inconclusive"
+
+
+def test_claim_untestable_when_the_per_scale_network_does_not_beat_cubic():
+    t = _table([("Cubic", 2, 29.20, 0.9), ("Net", 2, 29.21, 0.9), ("ArSSR", 2, 30.5, 0.92),
+                ("Cubic", 3, 26.40, 0.8), ("Net", 3, 27.30, 0.85), ("ArSSR", 3, 27.2, 0.84)])
+    flat = claims.not_above_cubic(t, "Net")
+    assert list(flat) == [2.0] and "does not beat cubic at x2" in flat[2.0]
+    only_x2 = claims.claim_beats(t[t["scale"] == 2], "Net", "ArSSR", ["psnr"], "Net beats ArSSR", untestable=flat)
+    assert only_x2["verdict"] == "untestable" and "untestable and left out" in only_x2["caveat"]
+    both = claims.claim_beats(t, "Net", "ArSSR", ["psnr"], "Net beats ArSSR", untestable=flat, caveat="budget")
+    assert both["verdict"] == "held" and both["caveat"].startswith("budget")  # x3 only: +0.1 dB is not < margin
+    spread = claims.claim_small_spread(t, ["Net", "ArSSR"], "psnr", 0.5, "spread", untestable=["Net"])
+    assert spread["verdict"] == "untestable"
+
+
+def test_verdict_table_has_the_four_fields_and_only_the_four_statuses():
+    t = _table([("A", 2, 30.0, 0.9), ("B", 2, 29.0, 0.9)])
+    vt = claims.verdict_table([claims.claim_beats(t, "A", "B", ["psnr"], "c"),
+                               claims.claim_lead_grows(t, "A", "B", "psnr", "grows")])
+    assert list(vt.columns) == ["claim", "verdict", "evidence", "caveat"]
+    assert set(vt["verdict"]) <= set(claims.STATUSES)
+    assert vt.loc[1, "verdict"] == "untestable"  # one scale: no trend to test
+
+
+def test_ranking_claim_uses_the_margin():
+    t = pd.DataFrame({"method": ["A", "B", "C"] * 2, "subject": ["s1"] * 3 + ["s2"] * 3,
+                      "psnr": [31.0, 30.0, 29.0, 31.0, 30.95, 29.0]})
+    v = claims.claim_ranking(t, ["A", "B", "C"], "psnr", "A > B > C", by="subject")
+    assert v["verdict"] == "inconclusive" and "s2" in v["evidence"]
+
+
+def _volume(seed=0, n=64):
+    rng = np.random.default_rng(seed)
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(rng.random((n, n, n)), 2)
+
+
+def test_block_psnr_of_all_blocks_equals_psnr_over_those_voxels():
+    gt = _volume()
+    sr = gt + np.random.default_rng(1).normal(0, 0.01, gt.shape)
+    blocks = brain_blocks(np.ones_like(gt), 32)
+    t = block_terms(sr, gt, blocks, data_range=1.0)
+    assert len(blocks) == 8
+    assert block_metric(t, "psnr") == pytest.approx(psnr(sr, gt, data_range=1.0), abs=1e-9)
+
+
+def test_paired_bootstrap_covers_a_known_psnr_difference():
+    gt = _volume()
+    rng = np.random.default_rng(2)
+    a = gt + rng.normal(0, 0.010, gt.shape)
+    b = gt + rng.normal(0, 0.020, gt.shape)  # twice the noise: PSNR lower by 20 log10(2) = 6.02 dB
+    blocks = brain_blocks(np.ones_like(gt), 16)
+    iv = bootstrap_diff(block_terms(a, gt, blocks, 1.0), block_terms(b, gt, blocks, 1.0), "psnr", 1000)
+    assert iv.lo < 20 * np.log10(2) < iv.hi and iv.lo > 5.5 and not iv.spans_zero()
+    same = bootstrap_diff(block_terms(a, gt, blocks, 1.0), block_terms(a, gt, blocks, 1.0), "psnr")
+    assert same.diff == 0 and same.spans_zero()
+
+
+def test_paired_mean_bootstrap_covers_the_shift_and_is_reproducible():
+    rng = np.random.default_rng(3)
+    b = rng.random(200)
+    a = b + 0.01 + rng.normal(0, 0.005, 200)
+    iv = bootstrap_mean_diff(a, b, seed=7)
+    assert iv.lo < 0.01 < iv.hi and iv.lo > 0
+    assert bootstrap_mean_diff(a, b, seed=7) == iv
+    with pytest.raises(Exception, match="one length"):
+        bootstrap_mean_diff(a, b[:10])
+
+
+def test_brain_blocks_keep_only_blocks_with_enough_foreground():
+    m = np.zeros((64, 64, 64))
+    m[:32, :32, :32] = 1
+    m[32:, 32:, 32:48] = 1  # half of one block
+    assert len(brain_blocks(m, 32, 0.5)) == 2
+    with pytest.raises(Exception, match="too few"):
+        brain_blocks(m, 32, 0.9)

@@ -1,0 +1,63 @@
+"""Matched budgets, snapshots, chunked resumable pretraining and the committed runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from arssr_core import experiments as ex
+from arssr_core import pretrain
+from arssr_core.profiles import load_profile
+from arssr_core.train import TrainConfig
+
+
+def test_cpu_budgets_give_every_compared_model_arssr_rdns_idle_cpu_time():
+    cfg = load_profile("cpu")
+    rates, minutes = cfg["budget"]["cpu_s_per_step"], cfg["budget"]["minutes"]
+    jobs = pretrain.jobs("cpu")
+    assert {j.tag for j in jobs} == {"arssr-rdn", "arssr-rescnn", "arssr-srresnet",
+                                     *(f"{m}-x{s}" for m in ("srcnn3d", "dcsrn", "rescnn") for s in (2, 3, 4))}
+    for j in jobs:
+        rate = rates[j.tag.split("-x")[0]]
+        assert j.steps * rate / 60 == pytest.approx(minutes, rel=0.01), j
+
+
+def test_snapshot_steps_are_fractions_of_the_budget_plus_named_steps():
+    cfg = TrainConfig(steps=6350, snapshots=(0.125, 0.25, 0.5, 1.0), snapshot_steps=(0, 4000, 9000))
+    assert cfg.snapshot_at() == [0, 794, 1588, 3175, 4000, 6350]
+    with pytest.raises(Exception, match="fractions"):
+        TrainConfig(steps=10, snapshots=(1.5,))
+
+
+def test_run_job_trains_in_chunks_to_the_budget_keeps_snapshots_and_stops_when_told(tmp_path):
+    job = next(j for j in pretrain.jobs("smoke") if j.tag == "srcnn3d-x2")
+    state = pretrain.run_job("smoke", job, tmp_path, chunk=1, stop_by=0.0)  # past its deadline: no chunk starts
+    assert state == {"tag": "srcnn3d-x2", "step": 0, "steps": 2, "finished": False}
+    state = pretrain.run_job("smoke", job, tmp_path, chunk=1)
+    assert state["finished"] and state["step"] == 2
+    assert pretrain.snapshot_steps(tmp_path / "srcnn3d-x2") == [0, 1, 2]
+
+
+def test_committed_runs_are_taken_as_they_are_and_say_whether_they_trained():
+    rdn = ex.train_arssr("cpu", "rdn", progress=False)
+    assert rdn["reused"] == "pretrained" and rdn["untrained"] is None
+    x2 = ex.train_baseline("cpu", "rescnn", 2.0, progress=False)
+    assert x2["reused"] == "pretrained" and "no better than its starting point" in x2["untrained"]
+    x3 = ex.train_baseline("cpu", "rescnn", 3.0, progress=False)
+    assert x3["untrained"] is None
+    assert ex.baseline_checkpoint("cpu", "dcsrn", 4.0).parts[-3:] == ("pretrained", "dcsrn-x4", "best.pt")
+    summary = ex.checkpoint_summary(ex.baseline_checkpoint("cpu", "srcnn3d", 2.0))
+    assert summary["steps_run"] == 11200 and summary["trained_on"].startswith("cuda (bf16) to step 9000, then cpu")
+    curves = ex.learning_curves("cpu")
+    assert set(curves.loc[curves["tag"] == "dcsrn-x2", "step"]) == {0, 950, 1900, 3800, 7600}
+
+
+def test_a_committed_run_without_its_resume_state_is_never_trained_again(tmp_path):
+    import shutil
+
+    src = ex.baseline_checkpoint("cpu", "dcsrn", 4.0).parent
+    shutil.copytree(src, tmp_path / "dcsrn-x4")
+    before = (tmp_path / "dcsrn-x4" / "best.pt").read_bytes()
+    job = next(j for j in pretrain.jobs("cpu") if j.tag == "dcsrn-x4")
+    assert pretrain.run_job("cpu", job, tmp_path)["finished"]
+    assert (tmp_path / "dcsrn-x4" / "best.pt").read_bytes() == before
+    assert not (tmp_path / "dcsrn-x4" / "last.pt").exists()
