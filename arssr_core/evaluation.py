@@ -151,7 +151,7 @@ def _key(*parts: object) -> str:
 def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_shape: Sequence[int],
               scale: float | Sequence[float], redo: bool = False) -> np.ndarray:
     """:func:`super_resolve_with`, cached on disk by (engine version, subject, method, checkpoint time,
-    scale, LR)."""
+    precision, scale, LR)."""
     from .infer.engine import ENGINE_VERSION
 
     ck = ""
@@ -160,7 +160,10 @@ def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_sh
     elif method.kind == "baseline":
         p = baseline_checkpoint(profile, method.model, float(np.atleast_1d(scale)[0]))
         ck = str(p.stat().st_mtime_ns) if p.exists() else "missing"
-    key = _key(ENGINE_VERSION, subject, method.name, method.kind, method.checkpoint, method.model, ck,
+    from .device import pick_device, pick_precision
+
+    prec = pick_precision(load_profile(profile).get("eval", {}).get("precision", "auto"), pick_device("auto"))
+    key = _key(ENGINE_VERSION, subject, method.name, method.kind, method.checkpoint, method.model, ck, prec,
                np.round(np.atleast_1d(scale), 4).tolist(),
                tuple(out_shape), hashlib.sha1(np.ascontiguousarray(lr).tobytes()).hexdigest())
     path = results_dir(profile) / "cache" / "sr" / f"{subject}-{method.name}-{key}.npy"
