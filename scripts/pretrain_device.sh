@@ -19,7 +19,9 @@ train)
   timeout "${TRAIN_TIMEOUT:-420}" $PY -m arssr_core.pretrain --profile $PROFILE --out $G --workers ${WORKERS:-12} \
       --chunk 1000 --stop-after-s "${STOP_AFTER:-300}" --score ${ONLY:+--only $ONLY} 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" | tee $OUT/log.txt
   (cd $G && ls -la */ > $OUT/files.txt)
-  (cd $G && tar cf - learning_curves.csv */history.csv */validation.csv $(ls */best.pt | grep -v arssr-rdn) \
+  runs=$(if [ -n "${ONLY:-}" ]; then printf '%s\n' $ONLY; else (cd $G && ls -d */ | tr -d /); fi)
+  (cd $G && tar cf - learning_curves.csv $(for r in $runs; do [ "$r" = arssr-rdn ] || ls $r/best.pt; \
+      ls $r/history.csv $r/validation.csv; done) \
       | split -b 15m - $OUT/a-)
   ;;
 rdn)
