@@ -60,7 +60,9 @@ def jobs(profile: str) -> list[Job]:
 def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, stop_by: float | None = None,
             threads: int = 1) -> dict[str, Any]:
     """Train ``job`` into ``out_root/<tag>`` in chunks of ``chunk`` steps until its budget is
-    reached or the clock passes ``stop_by`` (a ``time.time()``); returns its state."""
+    reached or the clock passes ``stop_by`` (a ``time.time()``); returns its state. A committed
+    run of a smaller budget (``best.pt`` and records, no ``last.pt``) is continued from its
+    ``best.pt`` (:func:`arssr_core.train.train`'s ``continue_run``)."""
     import torch
 
     from .experiments import arssr_data, baseline_data, section_config, splits
@@ -93,7 +95,10 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     while not checkpoint_finished(out / "last.pt", tcfg.steps):
         if stop_by is not None and time.time() > stop_by:
             break
-        train(spec, ds, val, tcfg, out, resume=True, progress=False, stop_after=chunk, meta=meta)
+        # a committed run (no resume state) of a smaller budget goes on from its kept weights
+        cont = not (out / "last.pt").exists() and (out / "best.pt").exists() and (out / "history.csv").exists()
+        train(spec, ds, val, tcfg, out, resume=True, progress=False, stop_after=chunk, meta=meta,
+              init_from=out / "best.pt" if cont else None, continue_run=cont)
         if done() <= step:
             raise RuntimeError(f"{job.tag}: a chunk of {chunk} steps saved no progress (at step {step})")
         step = done()

@@ -239,12 +239,16 @@ def _allreduce_mean(t: torch.Tensor, world: int) -> torch.Tensor:
 def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str, torch.Tensor]],
           cfg: TrainConfig, out_dir: str | Path, resume: bool = True, init_from: str | Path | None = None,
           progress: bool = True, stop_after: int | None = None,
-          meta: dict[str, Any] | None = None) -> dict[str, Any]:
+          meta: dict[str, Any] | None = None, continue_run: bool = False) -> dict[str, Any]:
     """Train ``spec`` on ``dataset`` for ``cfg.steps`` optimiser steps; keep ``out_dir/last.pt``
     and ``out_dir/best.pt``.
 
     - ``resume``: continue from ``last.pt`` if present (exactly).
     - ``init_from``: start from another checkpoint's weights (same spec), new optimiser.
+    - ``continue_run`` (with ``init_from``, a run's ``best.pt`` whose resume state is gone):
+      go on with that run from the checkpoint's step towards a larger ``cfg.steps``. Its
+      records up to that step are kept, the optimiser starts anew, and the new stretch in
+      ``meta["segments"]`` says so and which later steps of the old run were discarded.
     - ``stop_after``: stop (as if killed) after this many steps of this call; for tests.
     - ``cfg.snapshots``/``cfg.snapshot_steps``: weights kept at those steps
       (:func:`snapshot_path`), for learning curves.
@@ -284,7 +288,12 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
              "cpu": (blob["meta"].get("machine") or {}).get("cpu")}])
         torch.set_rng_state(ts["torch_rng"])
     elif init_from is not None:
-        load_into(init_from, model)
+        blob = load_into(init_from, model)
+        if continue_run:
+            step, history, val_hist, segments = _continue_from(blob, out_dir, device, precision, init_from)
+            m = blob["meta"]
+            best, elapsed0 = float(m.get("best_val_psnr", -math.inf)), float(m.get("elapsed_s", 0.0))
+            start_psnr, interp_psnr = m.get("start_val_psnr"), m.get("interp_val_psnr")
     model = model.to(memory_format=torch.channels_last_3d)  # the convolutions' fast layout (CPU and CUDA)
     objective: nn.Module = L1Objective(model, cfg.chunk)
     if world > 1:
@@ -379,6 +388,25 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
     return {"step": step, "finished": finished, "best_val_psnr": best, "start_val_psnr": start_psnr,
             "interp_val_psnr": interp_psnr, "out_dir": str(out_dir),
             "seconds": elapsed0 + time.perf_counter() - t0, "precision": precision, "device": str(device)}
+
+
+def _continue_from(blob: dict[str, Any], out_dir: Path, device: torch.device, precision: str,
+                   init_from: str | Path) -> tuple[int, list[dict], list[dict], list[dict]]:
+    """(step, history, validation, segments) of a run continued from its checkpoint ``blob``:
+    the records of ``out_dir`` up to the checkpoint's step, and a new stretch that says the
+    optimiser was reset and which steps of the old run after it were dropped."""
+    m = blob["meta"]
+    step = int(m.get("best_step", m.get("step", 0)))
+    hist, val = load_curves(out_dir)
+    last = int(hist["step"].iloc[-1]) if len(hist) else step
+    history = hist[hist["step"] <= step].to_dict("records") if len(hist) else []
+    val_hist = val[val["step"] <= step].to_dict("records") if len(val) else []
+    segments = list(m.get("segments") or [{"from_step": 0, "device": m.get("device"), "precision": m.get("precision"),
+                                           "cpu": (m.get("machine") or {}).get("cpu")}])
+    segments.append({"from_step": step, "device": str(device), "precision": precision, "cpu": machine()["cpu"],
+                     "continued_from": Path(init_from).name, "optimizer": "new",
+                     "dropped_steps": [step + 1, last] if last > step else None})
+    return step, history, val_hist, segments
 
 
 def snapshot_path(out_dir: str | Path, step: int) -> Path:

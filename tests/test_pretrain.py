@@ -61,3 +61,30 @@ def test_a_committed_run_without_its_resume_state_is_never_trained_again(tmp_pat
     assert pretrain.run_job("cpu", job, tmp_path)["finished"]
     assert (tmp_path / "dcsrn-x4" / "best.pt").read_bytes() == before
     assert not (tmp_path / "dcsrn-x4" / "last.pt").exists()
+
+
+def test_a_run_continued_from_its_kept_weights_keeps_its_records_and_says_what_it_dropped(tmp_path):
+    import torch
+
+    from arssr_core.train import load_curves, read_checkpoint, train
+
+    cfg = load_profile("smoke")
+    ds, val = ex.baseline_data(cfg, 2.0)
+    spec = {"name": "srcnn3d", "args": {"scale": 2.0}}
+    tcfg = ex.section_config(cfg, "baselines", "srcnn3d")
+    first = TrainConfig(**{**tcfg.__dict__, "steps": 3, "val_every": 1, "ckpt_every": 1, "snapshots": ()})
+    train(spec, ds, val, first, tmp_path, progress=False)
+    (tmp_path / "last.pt").unlink()  # a committed run: weights and records, no resume state
+    kept = read_checkpoint(tmp_path / "best.pt")
+    b = int(kept["meta"]["best_step"])
+    longer = TrainConfig(**{**first.__dict__, "steps": 5})
+    train(spec, ds, val, longer, tmp_path, progress=False, init_from=tmp_path / "best.pt", continue_run=True)
+    hist, vals = load_curves(tmp_path)
+    assert hist["step"].tolist() == list(range(1, 6))  # the old run to its kept step, then the new stretch
+    assert vals["step"].tolist() == list(range(0, 6))
+    last = read_checkpoint(tmp_path / "last.pt")
+    seg = last["meta"]["segments"][-1]
+    assert last["train_state"]["step"] == 5 and seg["from_step"] == b and seg["optimizer"] == "new"
+    assert seg["dropped_steps"] == ([b + 1, 3] if b < 3 else None)
+    assert not torch.equal(last["state_dict"]["body.0.weight"] if "body.0.weight" in last["state_dict"]
+                           else next(iter(last["state_dict"].values())), next(iter(kept["state_dict"].values())))
