@@ -23,7 +23,8 @@ import pandas as pd
 from .evaluation import BETTER
 
 #: Smallest difference that counts, per metric (in the metric's units).
-MARGINS = {"psnr": 0.1, "ssim": 0.002, "lpips": 0.002, "psi": 0.002, "lpc_si": 0.002, "dice": 0.005}
+MARGINS = {"psnr": 0.1, "ssim": 0.002, "lpips": 0.002, "psi": 0.002, "lpc_si": 0.002, "dice": 0.005,
+           "profile_spread": 0.002}
 STATUSES = ("held", "did not hold", "inconclusive", "untestable")
 COLUMNS = ["claim", "verdict", "evidence", "caveat"]
 
@@ -59,24 +60,37 @@ def status(judgements: Sequence[str]) -> str:
     return "held" if all(j == "for" for j in judgements) else "inconclusive"
 
 
+def _interval_lookup(intervals: pd.DataFrame | None, a: str, b: str) -> dict:
+    """``{(scale, metric): (diff, lo, hi)}`` of ``a - b`` from interval rows of either direction
+    (rows of ``b - a`` are turned round)."""
+    if intervals is None or not len(intervals):
+        return {}
+    out = {}
+    for r in intervals[(intervals["a"] == b) & (intervals["b"] == a)].itertuples():
+        out[(_key(r.scale), r.metric)] = (-r.diff, -r.hi, -r.lo)
+    for r in intervals[(intervals["a"] == a) & (intervals["b"] == b)].itertuples():
+        out[(_key(r.scale), r.metric)] = (r.diff, r.lo, r.hi)
+    return out
+
+
 def compare(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str],
             intervals: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Rows (scale, metric, a, b, diff, lo, hi, judgement) for every scale both methods have;
-    ``lo``/``hi`` from ``intervals`` (:func:`arssr_core.evaluation.paired_intervals` of a vs b)."""
+    """Rows (scale, metric, a, b, diff, lo, hi, judgement) for every scale both methods have.
+
+    Where ``intervals`` (:func:`arssr_core.evaluation.paired_intervals`, either direction) has
+    the pair, the judged difference is the interval's own paired estimate (over the units it
+    resamples, e.g. brain blocks) with its 95% interval; elsewhere the table's difference."""
     rows = []
     ta = table[table["method"] == a].set_index("scale")
     tb = table[table["method"] == b].set_index("scale")
-    iv = {}
-    if intervals is not None and len(intervals):
-        sub = intervals[(intervals["a"] == a) & (intervals["b"] == b)]
-        iv = {(_key(r.scale), r.metric): (r.lo, r.hi) for r in sub.itertuples()}
+    iv = _interval_lookup(intervals, a, b)
     for s in sorted(set(ta.index) & set(tb.index)):
         for m in metrics:
             if m in table.columns:
                 va, vb = float(ta.loc[s, m]), float(tb.loc[s, m])
-                lo, hi = iv.get((_key(s), m), (math.nan, math.nan))
-                rows.append({"scale": s, "metric": m, a: va, b: vb, "diff": va - vb, "lo": lo, "hi": hi,
-                             "judgement": judge(va - vb, m, lo, hi)})
+                d, lo, hi = iv.get((_key(s), m), (va - vb, math.nan, math.nan))
+                rows.append({"scale": s, "metric": m, a: va, b: vb, "diff": float(d), "lo": float(lo),
+                             "hi": float(hi), "judgement": judge(float(d), m, lo, hi)})
     return pd.DataFrame(rows, columns=["scale", "metric", a, b, "diff", "lo", "hi", "judgement"])
 
 
@@ -196,12 +210,14 @@ def verdict_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def claim_best(table: pd.DataFrame, a: str, others: Sequence[str], metric: str, claim: str,
-               untestable: Mapping[str, Mapping[float, str]] | None = None, caveat: str = "") -> dict:
+               untestable: Mapping[str, Mapping[float, str]] | None = None, caveat: str = "",
+               intervals: pd.DataFrame | None = None) -> dict:
     """Verdict that ``a`` is best of all methods in ``metric`` at every scale: every pair
-    (``a``, other) judged with the margin; (other, scale) pairs in ``untestable`` left out."""
+    (``a``, other) judged with the margin (and its interval where ``intervals`` has it);
+    (other, scale) pairs in ``untestable`` left out."""
     judgements, ev, skipped = [], [], []
     for o in others:
-        c = compare(table, a, o, [metric])
+        c = compare(table, a, o, [metric], intervals)
         skip = (untestable or {}).get(o, {})
         skipped += list(skip.values())
         for _, r in c.iterrows():

@@ -27,7 +27,7 @@ from .paths import REPO_ROOT, results_dir
 from .profiles import load_profile
 
 #: Direction of each metric: +1 higher is better, -1 lower is better.
-BETTER = {"psnr": 1, "ssim": 1, "lpips": -1, "psi": 1, "lpc_si": 1, "dice": 1}
+BETTER = {"psnr": 1, "ssim": 1, "lpips": -1, "psi": 1, "lpc_si": 1, "dice": 1, "profile_spread": -1}
 
 
 @dataclass(frozen=True)
@@ -259,8 +259,9 @@ def crop_around(volume: np.ndarray, centre: Sequence[int], size: int | Sequence[
 
 def lesion_subjects(profile: str, crop: int | None = None) -> list[dict]:
     """The lesion set: ``[{"name", "kind", "gt", "mask"}]``, each a cube of ``crop`` voxels
-    (``data.lesion_crop``, else ``data.eval_crop``) centred on the lesion mask's centre of mass
-    (whole volume if None)."""
+    (``data.lesion_crop``, else ``data.eval_crop``; a mapping gives one per record kind, e.g.
+    ``{real: null, synthetic: 112}``) centred on the lesion mask's centre of mass (whole
+    volume if None)."""
     from scipy import ndimage
 
     from .data import catalog
@@ -272,9 +273,10 @@ def lesion_subjects(profile: str, crop: int | None = None) -> list[dict]:
         vol = catalog.load(profile, rec)
         mask = catalog.load_mask(profile, rec, "lesion") > 0.5
         gt, m = vol.data, mask
-        if crop:
+        size = crop.get(rec["kind"]) if isinstance(crop, dict) else crop
+        if size:
             centre = [int(round(c)) for c in ndimage.center_of_mass(mask)]
-            box = crop_around(gt, centre, crop)
+            box = crop_around(gt, centre, size)
             gt, m = gt[box], m[box]
         out.append({"name": rec["id"].split("/")[-1], "kind": rec["kind"], "gt": np.ascontiguousarray(gt),
                     "mask": np.ascontiguousarray(m), "voxel_size": rec.get("voxel_size")})
@@ -366,6 +368,41 @@ def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], 
     return pd.DataFrame(rows), labels
 
 
+def intervals_against(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], a: str, others: Sequence[str],
+                      stride: int = 1, progress: bool = True) -> pd.DataFrame:
+    """:func:`paired_intervals` of ``a`` against each of ``others`` on one subject (PSNR and
+    SSIM over brain blocks, LPIPS over slices), from one pass of :func:`interval_terms`."""
+    keep = {k: v for k, v in srs.items() if k[0] in {a, *others}}
+    terms = interval_terms(gt, keep, stride=stride, progress=progress)
+    return pd.concat([paired_intervals(terms, a, b) for b in others], ignore_index=True)
+
+
+def dice_intervals(gt: np.ndarray, labels: dict, a: str, b: str, block: int = 32, min_fraction: float = 0.5,
+                   n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Paired bootstrap 95% intervals of Dice(``a``) - Dice(``b``) against the GT's segmentation,
+    over the brain's ``block``^3 blocks, for every scale both have: one row per (scale, region)
+    and one for the mean over regions (``region`` = "mean"); ``labels`` as from
+    :func:`segmentation_dice`."""
+    from .metrics.uncertainty import bootstrap_dice_diff, brain_blocks, dice_terms
+    from .segment import REGION_NAMES
+
+    blocks = brain_blocks(gt > 0.05, block, min_fraction)
+    ref, regions = labels[("GT", 0.0)], list(REGION_NAMES)
+    rows = []
+    for s in sorted({k[1] for k in labels if k[0] == a} & {k[1] for k in labels if k[0] == b}):
+        ta, tb = (dice_terms(labels[(m, s)], ref, blocks, regions) for m in (a, b))
+        for r, iv in bootstrap_dice_diff(ta, tb, n_boot, seed).items():
+            rows.append({"a": a, "b": b, "scale": s, "region": REGION_NAMES.get(r, r), "metric": "dice",
+                         "diff": iv.diff, "lo": iv.lo, "hi": iv.hi, "units": f"{iv.units} blocks"})
+    return pd.DataFrame(rows, columns=["a", "b", "scale", "region", "metric", "diff", "lo", "hi", "units"])
+
+
+def by_region(df: pd.DataFrame) -> pd.DataFrame:
+    """A per-region table (or interval table) with ``scale`` relabelled "x<scale> <region>",
+    so that each (scale, region) is one comparison of :mod:`arssr_core.claims`."""
+    return df.assign(scale="x" + df["scale"].map("{:g}".format) + " " + df["region"].astype(str))
+
+
 # ----------------------------------------------------------------------------- study loops (04, 05)
 
 def lesion_table(profile: str, subjects: Sequence[dict], methods: Sequence[Method], scales: Iterable[float],
@@ -429,12 +466,45 @@ def centre_profiles(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple
     return lines
 
 
+def profile_consistency(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple[str, str], np.ndarray],
+                      factors: dict[str, float], lines: int = 5) -> pd.DataFrame:
+    """Paper 4.4: how much a method's intensity profile through a real LR scan changes with the
+    requested scale. Lines along the first axis through a ``lines`` x ``lines`` grid of points
+    in the central half of the LR box; on each, every request's SR line (isotropic factor
+    ``factors[request]``) is interpolated onto the finest request's voxel centres (mm), and the
+    spread is the standard deviation across requests, averaged over positions and lines
+    (intensity units, data range about 1; lower is more consistent). One row per method."""
+    vs = float(voxel_size[0])
+    n0, n1, n2 = lr.shape
+    at = np.linspace(0.25, 0.75, lines)
+    points = [(int(n1 * a), int(n2 * b)) for a in at for b in at]
+    fine = max(factors.values())
+    pos = (np.arange(int(round(n0 * fine))) + 0.5) * vs / fine
+    rows = []
+    for name in dict.fromkeys(k[0] for k in srs):
+        reqs = [r for r in factors if (name, r) in srs]
+        if len(reqs) < 2:
+            continue
+        spread = []
+        for j, k in points:
+            prof = []
+            for r in reqs:
+                v, f = srs[(name, r)], factors[r]
+                line = v[:, min(int((j + 0.5) * f), v.shape[1] - 1), min(int((k + 0.5) * f), v.shape[2] - 1)]
+                prof.append(np.interp(pos, (np.arange(len(line)) + 0.5) * vs / f, line))
+            spread.append(float(np.std(prof, axis=0).mean()))
+        rows.append({"method": name, "profile_spread": float(np.mean(spread)), "requests": " ".join(reqs),
+                     "lines": len(points)})
+    return pd.DataFrame(rows)
+
+
 def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
                    ) -> tuple[pd.DataFrame, dict[tuple[str, float], np.ndarray], dict[str, Any]]:
     """The simulated acquisition pair (k-space-truncated LR, Rician-noisy HR reference):
     every method that accepts x2 super-resolves the LR onto the HR grid (a per-scale
     baseline at its nominal x2, ArSSR and cubic at the exact shape ratio), scored
-    against the noisy reference. Returns (table, SR volumes, ``{lr_shape, hr_shape, scale}``)."""
+    against the noisy reference. Returns (table, SR volumes, ``{lr_shape, hr_shape, scale,
+    reference}``)."""
     from .data import catalog
 
     sim = {r["id"]: r for r in catalog.records(profile, role="simulated")}
@@ -446,7 +516,7 @@ def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
         if m.accepts(2.0):
             srs[(m.name, 2.0)] = cached_sr(profile, "colin27_simulated", m, lr, hr.shape,
                                            2.0 if m.kind == "baseline" else scale)
-    info = {"lr_shape": lr.shape, "hr_shape": hr.shape, "scale": tuple(round(v, 3) for v in scale)}
+    info = {"lr_shape": lr.shape, "hr_shape": hr.shape, "scale": tuple(round(v, 3) for v in scale), "reference": hr}
     return score_grid(hr, srs, stride=stride), srs, info
 
 

@@ -6,7 +6,7 @@ A notebook cell reads ``train_arssr("cpu", "rdn")``; the loops live here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
@@ -101,6 +101,21 @@ def run_dir(profile: str, model: str, scale: float | None = None) -> Path:
     return checkpoints_dir(profile) / tag
 
 
+def run_setup(cfg: dict[str, Any], profile: str, section: str, model: str,
+              scale: float | None = None) -> tuple[dict[str, Any], TrainConfig, dict[str, Any]]:
+    """(model spec, training config, record meta) of one run of a profile: an ArSSR encoder
+    ``model`` in the ``arssr`` or ``ablation`` section, or a per-scale ``model`` of the
+    ``baselines`` section at ``scale``."""
+    meta = {"profile": profile, "data": [s.name for s in splits(cfg)], "section": section}
+    if section == "baselines":
+        margs = (cfg["baselines"].get("model_args") or {}).get(model, {})
+        return ({"name": model, "args": {**margs, "scale": float(scale)}}, section_config(cfg, "baselines", model),
+                {**meta, "scale": float(scale)})
+    margs = cfg[section].get("model_args", cfg["arssr"].get("model_args")) or {}
+    tcfg = section_config(cfg, section, f"arssr-{model}" if section == "arssr" else model)
+    return {"name": f"arssr-{model}", "args": dict(margs.get(model, {}))}, tcfg, meta
+
+
 def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = False,
                 overrides: dict[str, Any] | None = None, out_dir: str | Path | None = None,
                 section: str = "arssr", progress: bool = True, check: bool = True) -> dict[str, Any]:
@@ -112,7 +127,7 @@ def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = Fals
     ``check`` is False. Returns the train summary with ``best`` (checkpoint path).
     """
     cfg = load_profile(profile, overrides)
-    tcfg = section_config(cfg, section, encoder if section != "arssr" else f"arssr-{encoder}")
+    spec, tcfg, meta = run_setup(cfg, profile, section, encoder)
     setting = f"{_budget_key(section, encoder, cfg)} in the {profile} profile"
     out = Path(out_dir) if out_dir else run_dir(profile, f"arssr-{encoder}")
     pre = cfg["arssr"].get("pretrained") if (section == "arssr" and encoder == "rdn") else None
@@ -125,10 +140,7 @@ def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = Fals
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    margs = cfg[section].get("model_args", cfg["arssr"].get("model_args")) or {}
-    spec = {"name": f"arssr-{encoder}", "args": dict(margs.get(encoder, {}))}
-    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
-                meta={"profile": profile, "data": [s.name for s in splits(cfg)], "section": section})
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta)
     if check and cfg.get("require_trained", True):
         require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}
@@ -140,7 +152,7 @@ def train_baseline(profile: str, model: str, scale: float, retrain: bool = False
     """Train (or reuse) one per-scale baseline at ``scale``; stops if it did not train
     (unless ``check`` is False)."""
     cfg = load_profile(profile, overrides)
-    tcfg = section_config(cfg, "baselines", model)
+    spec, tcfg, meta = run_setup(cfg, profile, "baselines", model, scale)
     setting = f"{_budget_key('baselines', model, cfg)} in the {profile} profile"
     out = run_dir(profile, model, scale)
     pre = pretrained_dir(cfg, f"{model}-x{float(scale):g}")
@@ -151,10 +163,7 @@ def train_baseline(profile: str, model: str, scale: float, retrain: bool = False
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    margs = (cfg["baselines"].get("model_args") or {}).get(model, {})
-    spec = {"name": model, "args": {**margs, "scale": float(scale)}}
-    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress,
-                meta={"profile": profile, "scale": float(scale), "data": [s.name for s in splits(cfg)]})
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta)
     if check and cfg.get("require_trained", True):
         require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}
@@ -176,12 +185,14 @@ def train_baselines(profile: str = "cpu", models: list[str] | None = None, scale
 
 
 def trained_on(meta: dict[str, Any]) -> str:
-    """Where a run was trained, e.g. ``cuda (bf16) to step 9000, then cpu (bf16)``."""
+    """Where a run was trained, e.g. ``cuda (bf16) to step 9000, then cpu (bf16)``; a stretch
+    continued from kept weights says so (``continued from step 3750 with a new optimiser``)."""
     segs = meta.get("segments") or [{"from_step": 0, "device": meta.get("device"), "precision": meta.get("precision")}]
     parts = []
     for i, sg in enumerate(segs):
         nxt = segs[i + 1]["from_step"] if i + 1 < len(segs) else None
-        parts.append(f"{sg.get('device')} ({sg.get('precision')})" + (f" to step {nxt}" if nxt is not None else ""))
+        how = (f"continued from step {sg['from_step']} with a new optimiser on " if sg.get("continued_from") else "")
+        parts.append(how + f"{sg.get('device')} ({sg.get('precision')})" + (f" to step {nxt}" if nxt is not None else ""))
     return ", then ".join(parts)
 
 
@@ -241,15 +252,29 @@ def learning_curves(profile: str) -> pd.DataFrame:
 def budget_caveat(profile: str) -> str:
     """One sentence on the budgets behind a profile's compared models, for every verdict
     (after the profile's own ``caveat``, if it has one)."""
+    from .pretrain import jobs
+
     cfg = load_profile(profile)
-    steps = {"ArSSR-RDN": section_config(cfg, "arssr", "arssr-rdn").steps}
-    for enc in cfg["ablation"]["encoders"]:
-        if enc != "rdn":
-            steps[f"ArSSR-{enc}"] = section_config(cfg, "ablation", enc).steps
-    for m in cfg["baselines"]["models"]:
-        steps[m] = section_config(cfg, "baselines", m).steps
+    steps: dict[str, int] = {}
+    for j in jobs(profile):  # the compared runs (per-scale networks share one budget)
+        steps.setdefault("ArSSR-RDN" if j.tag == "arssr-rdn" else
+                         f"ArSSR-{j.model}" if j.section == "ablation" else j.model, j.steps)
     listed = ", ".join(f"{k} {v}" for k, v in steps.items())
     b = cfg.get("budget")
     what = (f"Matched budgets far below the paper's: each model {b['minutes']:g} idle-CPU minutes of training "
             f"as optimiser steps ({listed})" if b else f"Budgets in optimiser steps: {listed}")
     return " ".join(x for x in (cfg.get("caveat", ""), f"{what}; one test subject (Colin27).") if x)
+
+
+def ablation_at_steps(profile: str, encoders: Sequence[str], steps: Iterable[int]) -> pd.DataFrame:
+    """Paper Table 5 at equal steps: the test-set PSNR of each ablation encoder's kept weights
+    at each of ``steps`` (:func:`learning_curves`), with cubic at every step for reference.
+    Long table (step, method, scale, psnr); a step an encoder did not keep is absent."""
+    curves = learning_curves(profile)
+    tags = {f"arssr-{e}": f"ArSSR-{e}" for e in encoders}
+    steps = [int(s) for s in steps]
+    enc = curves[curves["tag"].isin(list(tags)) & curves["step"].isin(steps)].assign(method=lambda d: d["tag"].map(tags))
+    cubic = curves[curves["tag"] == "cubic"]
+    rows = [enc[["step", "method", "scale", "psnr"]]]
+    rows += [cubic.assign(step=s, method="Cubic")[["step", "method", "scale", "psnr"]] for s in steps]
+    return pd.concat(rows, ignore_index=True).sort_values(["step", "method", "scale"]).reset_index(drop=True)

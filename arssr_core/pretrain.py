@@ -65,25 +65,13 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     ``best.pt`` (:func:`arssr_core.train.train`'s ``continue_run``)."""
     import torch
 
-    from .experiments import arssr_data, baseline_data, section_config, splits
+    from .experiments import arssr_data, baseline_data, run_setup
     from .train import checkpoint_finished, read_checkpoint, train
 
     torch.set_num_threads(threads)
     cfg = load_profile(profile)
     out = Path(out_root) / job.tag
-    if job.section == "baselines":
-        tcfg = section_config(cfg, "baselines", job.model)
-        ds, val = baseline_data(cfg, job.scale)
-        margs = (cfg["baselines"].get("model_args") or {}).get(job.model, {})
-        spec = {"name": job.model, "args": {**margs, "scale": float(job.scale)}}
-        meta = {"profile": profile, "scale": float(job.scale), "section": "baselines"}
-    else:
-        tcfg = section_config(cfg, job.section, f"arssr-{job.model}" if job.section == "arssr" else job.model)
-        ds, val = arssr_data(cfg)
-        margs = cfg[job.section].get("model_args", cfg["arssr"].get("model_args")) or {}
-        spec = {"name": f"arssr-{job.model}", "args": dict(margs.get(job.model, {}))}
-        meta = {"profile": profile, "section": job.section}
-    meta["data"] = [s.name for s in splits(cfg)]
+    spec, tcfg, meta = run_setup(cfg, profile, job.section, job.model, job.scale)
     chunk = max(tcfg.ckpt_every, chunk // tcfg.ckpt_every * tcfg.ckpt_every)  # each chunk ends on a saved step
 
     def done() -> int:
@@ -92,6 +80,9 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     step = done()
     if not (out / "last.pt").exists() and run_finished(out, tcfg.steps):
         return {"tag": job.tag, "step": tcfg.steps, "steps": tcfg.steps, "finished": True}  # a committed run
+    if checkpoint_finished(out / "last.pt", tcfg.steps):
+        return {"tag": job.tag, "step": step, "steps": tcfg.steps, "finished": True}
+    ds, val = baseline_data(cfg, job.scale) if job.section == "baselines" else arssr_data(cfg)
     while not checkpoint_finished(out / "last.pt", tcfg.steps):
         if stop_by is not None and time.time() > stop_by:
             break
@@ -118,7 +109,7 @@ def run_jobs(profile: str, out_root: str | Path, workers: int = 1, chunk: int = 
     time in separate processes; one row per job."""
     from tqdm.auto import tqdm
 
-    todo = [j for j in jobs(profile) if not only or j.tag in only]
+    todo = [j for j in jobs(profile) if only is None or j.tag in only]
     rows = []
     if workers <= 1:
         for j in tqdm(todo, desc="pretrain"):
@@ -161,7 +152,7 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
     rows = [{"tag": "cubic", "model": "cubic", "scale": s, "step": 0, "psnr": psnr(resize_cubic(lrs[s], gt.shape))}
             for s in scales] if cubic else []
     dev = pick_device("auto")
-    todo = [(j, st) for j in jobs(profile) if not only or j.tag in only
+    todo = [(j, st) for j in jobs(profile) if only is None or j.tag in only
             for st in snapshot_steps(Path(out_root) / j.tag)]
     for job, step in tqdm(todo, desc="score snapshots", disable=not progress):
         path = Path(out_root) / job.tag / f"step-{step:06d}.pt"
@@ -184,12 +175,12 @@ def _score_one(profile: str, out_root: str, tag: str | None) -> pd.DataFrame:
     import torch
 
     torch.set_num_threads(1)
-    return score_snapshots(profile, out_root, only=[tag] if tag else ["-"], progress=False, cubic=tag is None)
+    return score_snapshots(profile, out_root, only=[tag] if tag else [], progress=False, cubic=tag is None)
 
 
 def score_all(profile: str, out_root: str | Path, workers: int = 1, only: list[str] | None = None) -> pd.DataFrame:
     """:func:`score_snapshots` of every job (and cubic), ``workers`` jobs at a time."""
-    tags = [None] + [j.tag for j in jobs(profile) if not only or j.tag in only]
+    tags = [None] + [j.tag for j in jobs(profile) if only is None or j.tag in only]
     if workers <= 1:
         parts = [_score_one(profile, str(out_root), t) for t in tags]
     else:
@@ -198,6 +189,39 @@ def score_all(profile: str, out_root: str | Path, workers: int = 1, only: list[s
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             parts = list(pool.map(_score_one, [profile] * len(tags), [str(out_root)] * len(tags), tags))
     return pd.concat(parts, ignore_index=True)
+
+
+def continued_from(run: str | Path) -> int | None:
+    """The step from which a run folder's last continuation went on from its kept weights
+    (``meta["segments"]`` of its ``best.pt``), or None if it never was continued."""
+    from .train import read_checkpoint
+
+    best = Path(run) / "best.pt"
+    if not best.exists():
+        return None
+    seg = [g for g in read_checkpoint(best)["meta"].get("segments") or [] if g.get("continued_from")]
+    return int(seg[-1]["from_step"]) if seg else None
+
+
+def merge_curves(old: pd.DataFrame, new: pd.DataFrame, out_root: str | Path, profile: str) -> pd.DataFrame:
+    """Learning-curve rows of ``old`` that ``new`` does not replace, with ``new``: a run's old
+    snapshot stays where it lies on the path of its final weights (at or before the step its
+    continuation started from); ``fraction`` and ``cpu_minutes`` follow the current budgets."""
+    budget = {j.tag: j.steps for j in jobs(profile)}
+    rates = load_profile(profile).get("budget", {}).get("cpu_s_per_step", {})
+    fresh = set(zip(new["tag"], new["step"], new["scale"]))
+    keep = []
+    for r in old.itertuples(index=False):
+        b = continued_from(Path(out_root) / r.tag) if r.tag in budget else None
+        keep.append((r.tag, r.step, r.scale) not in fresh and (b is None or r.step <= b))
+    df = pd.concat([old[keep], new], ignore_index=True)
+    for tag, steps in budget.items():
+        at = df["tag"] == tag
+        rate = rates.get(tag.split("-x")[0])
+        df.loc[at, "fraction"] = df.loc[at, "step"] / steps
+        if rate:
+            df.loc[at, "cpu_minutes"] = df.loc[at, "step"] * rate / 60
+    return df.sort_values(["tag", "scale", "step"]).reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,9 +246,8 @@ def main(argv: list[str] | None = None) -> int:
 
         df = score_all(a.profile, a.out, a.workers, a.only)
         path = Path(a.out) / "learning_curves.csv"
-        if a.only and path.exists():  # rows of the other runs stay as they were scored
-            old = pd.read_csv(path)
-            df = pd.concat([old[~old["tag"].isin(set(df["tag"]))], df], ignore_index=True)
+        if path.exists():  # rows scored before (other runs, earlier stretches) stay
+            df = merge_curves(pd.read_csv(path), df, a.out, a.profile)
         with atomic_path(path) as tmp:
             df.to_csv(tmp, index=False)
         print(df.to_string(index=False))

@@ -273,6 +273,7 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
     scaler = torch.amp.GradScaler("cuda", enabled=(precision == "fp16"))
     step, history, val_hist, best, elapsed0 = 0, [], [], -math.inf, 0.0
     segments: list[dict[str, Any]] = []  # where each resumed stretch of the run was trained
+    continued = False
     start_psnr = interp_psnr = None
     last, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if resume and last.exists():
@@ -289,6 +290,7 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
         torch.set_rng_state(ts["torch_rng"])
     elif init_from is not None:
         blob = load_into(init_from, model)
+        continued = continue_run
         if continue_run:
             step, history, val_hist, segments = _continue_from(blob, out_dir, device, precision, init_from)
             m = blob["meta"]
@@ -338,6 +340,8 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
             save_checkpoint(snapshot_path(out_dir, step), model, None, {**state(False)[1], "snapshot": True})
 
     t0 = time.perf_counter()
+    if continued and rank == 0:  # the kept weights now carry the record of their continuation
+        save_checkpoint(best_path, model, None, {**state(False)[1], "best_step": step})
     if step == 0 and rank == 0 and val_samples:
         run_validation()  # the starting point
     if step == 0:

@@ -5,7 +5,8 @@
 #
 # The committed run folders (best.pt and records, no resume state) are larger than one call
 # may carry, so they travel in parts: here, copy them into .stage/<n>/<tag>/ (ignored by git)
-# and carry one part per call; there, `stage` moves each part into $G. `train` then continues
+# and carry one part per call, with some of the data's raw files; there, `stage` keeps each
+# part in $G and the data in /tmp/data (a call keeps only the carried paths it names). `train` then continues
 # every run to the profile's budget (python -m arssr_core.pretrain; a committed run of a smaller
 # budget goes on from its best.pt, see checkpoints/README.md) and returns "a-*" parts: every
 # record and learning_curves.csv, the best weights but those of ArSSR-RDN and SRResNet, and the
@@ -16,13 +17,15 @@
 set -uo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 PY=$(command -v ${PY:-python3}) PROFILE=${PROFILE:-cpu} G=${G:-/tmp/runs}
+export PYTHONPATH=/tmp/site
 if ! $PY -c "import nibabel" 2>/dev/null; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
 fi
-export PYTHONPATH=/tmp/site
+# a call keeps only the carried paths it names: what earlier calls carried waits in /tmp
+mkdir -p /tmp/data data/raw && cp -rn /tmp/data/. data/raw/ && cp -rn data/raw/. /tmp/data/
 case "${1:-train}" in
 stage)
-  mkdir -p $G && for part in .stage/*/; do cp -r "$part". $G/; done
+  mkdir -p $G && for part in .stage/*/; do [ -d "$part" ] && cp -r "$part". $G/; done
   nvidia-smi -L 2>/dev/null; (cd $G && ls -d */ | tr '\n' ' '); echo; du -sh $G data/raw/* 2>/dev/null
   ;;
 train)

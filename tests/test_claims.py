@@ -118,3 +118,45 @@ def test_brain_blocks_keep_only_blocks_with_enough_foreground():
     assert len(brain_blocks(m, 32, 0.5)) == 2
     with pytest.raises(Exception, match="too few"):
         brain_blocks(m, 32, 0.9)
+
+
+def test_compare_judges_the_intervals_own_estimate_in_either_direction():
+    t = _table([("A", 2, 30.0, 0.90), ("B", 2, 29.0, 0.88)])  # whole-volume difference +1.0 dB
+    iv = _iv("B", "A", [(2, "psnr", -0.05, -0.1, 0.0)])         # B - A over blocks: -0.05 [-0.1, 0.0]
+    c = claims.compare(t, "A", "B", ["psnr"], iv).iloc[0]
+    assert (c["diff"], c["lo"], c["hi"]) == pytest.approx((0.05, 0.0, 0.1))
+    assert c["judgement"] == "inconclusive"  # the paired estimate decides, not the whole-volume gap
+    assert claims.compare(t, "A", "B", ["psnr"]).iloc[0]["diff"] == pytest.approx(1.0)
+
+
+def test_paired_dice_bootstrap_covers_a_known_difference_per_region_and_for_the_mean():
+    from arssr_core.metrics import dice
+    from arssr_core.metrics.uncertainty import bootstrap_dice_diff, dice_from_terms, dice_terms
+
+    rng = np.random.default_rng(0)
+    ref = rng.integers(1, 3, size=(64, 64, 64)).astype(np.uint8)  # two regions everywhere
+    good = ref.copy()
+    bad = ref.copy()
+    flip = rng.random(ref.shape) < 0.2  # 20 % of voxels mislabelled in "bad"
+    bad[flip] = 3 - bad[flip]
+    blocks = brain_blocks(np.ones(ref.shape), 16)
+    tg, tb = dice_terms(good, ref, blocks, [1, 2]), dice_terms(bad, ref, blocks, [1, 2])
+    whole = dice(bad, ref, labels=[1, 2])
+    assert dice_from_terms(tb) == pytest.approx([whole[1], whole[2]])  # block sums = the whole volume's Dice
+    iv = bootstrap_dice_diff(tg, tb, n_boot=500, seed=0)
+    for key, want in ((1, 1 - whole[1]), (2, 1 - whole[2]), ("mean", 1 - (whole[1] + whole[2]) / 2)):
+        assert iv[key].diff == pytest.approx(want) and iv[key].lo <= want <= iv[key].hi and iv[key].lo > 0
+
+
+def test_profile_consistency_is_zero_for_one_formula_and_grows_with_disagreement():
+    from arssr_core.data.degrade import resize_cubic
+    from arssr_core.evaluation import profile_consistency
+
+    x = np.linspace(0, 1, 16)
+    lr = np.add.outer(np.add.outer(x, x), x) / 3  # a linear ramp: every interpolation agrees
+    factors = {"x2": 2.0, "x4": 4.0}
+    same = {("Lin", r): resize_cubic(lr, tuple(int(n * f) for n in lr.shape)) for r, f in factors.items()}
+    off = {**same, ("Off", "x2"): same[("Lin", "x2")] + 0.1, ("Off", "x4"): same[("Lin", "x4")]}
+    t = profile_consistency(lr, (2.0, 2.0, 2.0), {**same, **{k: v for k, v in off.items() if k[0] == "Off"}}, factors)
+    spread = t.set_index("method")["profile_spread"]
+    assert spread["Lin"] < 0.01 and spread["Off"] == pytest.approx(0.05, abs=0.01)  # std of {+0.1, 0} = 0.05

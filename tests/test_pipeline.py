@@ -128,6 +128,13 @@ def test_smoke_tables_are_complete(smoke_study):
     assert "caveat" in verdicts.columns
     intervals = pd.read_csv(tables / "03_intervals.csv")
     assert (intervals["lo"] <= intervals["hi"]).all() and set(intervals["metric"]) == {"psnr", "ssim", "lpips"}
+    for name, keys in (("04_intervals", {"subject"}), ("06_dice_intervals", {"region"}), ("05_simulated_intervals", set())):
+        iv = pd.read_csv(tables / f"{name}.csv")
+        assert len(iv) and keys <= set(iv.columns) and (iv["lo"] <= iv["hi"]).all(), name
+    consistency = pd.read_csv(tables / "05_profile_consistency.csv")
+    assert {"ArSSR", "Cubic", "ResCNN"} <= set(consistency["method"]) and (consistency["profile_spread"] >= 0).all()
+    steps = pd.read_csv(tables / "07_equal_steps.csv")
+    assert {"Cubic", "ArSSR-rdn"} <= set(steps["method"]) and 0 in set(steps["step"])
     curves = pd.read_csv(tables / "02_learning_curves.csv")
     assert {"cubic", "arssr-rdn", "srcnn3d-x2"} <= set(curves["tag"]) and (curves["step"] == 0).any()
 

@@ -40,15 +40,19 @@ def test_run_job_trains_in_chunks_to_the_budget_keeps_snapshots_and_stops_when_t
 def test_committed_runs_are_taken_as_they_are_and_say_whether_they_trained():
     rdn = ex.train_arssr("cpu", "rdn", progress=False)
     assert rdn["reused"] == "pretrained" and rdn["untrained"] is None
-    x2 = ex.train_baseline("cpu", "rescnn", 2.0, progress=False)
-    assert x2["reused"] == "pretrained" and "no better than its starting point" in x2["untrained"]
-    x3 = ex.train_baseline("cpu", "rescnn", 3.0, progress=False)
-    assert x3["untrained"] is None
+    for model in ("srcnn3d", "dcsrn", "rescnn"):
+        for s in (2.0, 3.0, 4.0):
+            run = ex.train_baseline("cpu", model, s, progress=False)
+            assert run["reused"] == "pretrained" and run["untrained"] is None, (model, s, run["untrained"])
     assert ex.baseline_checkpoint("cpu", "dcsrn", 4.0).parts[-3:] == ("pretrained", "dcsrn-x4", "best.pt")
     summary = ex.checkpoint_summary(ex.baseline_checkpoint("cpu", "srcnn3d", 2.0))
-    assert summary["steps_run"] == 11200 and summary["trained_on"].startswith("cuda (bf16) to step 9000, then cpu")
+    assert summary["steps_run"] == 22400
+    assert summary["trained_on"].startswith("cuda (bf16) to step 9000, then cpu (bf16) to step 9250, "
+                                            "then continued from step 9250 with a new optimiser on cuda")
     curves = ex.learning_curves("cpu")
-    assert set(curves.loc[curves["tag"] == "dcsrn-x2", "step"]) == {0, 950, 1900, 3800, 7600}
+    b = pretrain.continued_from(ex.baseline_checkpoint("cpu", "dcsrn", 2.0).parent)
+    steps = set(curves.loc[curves["tag"] == "dcsrn-x2", "step"])
+    assert steps == {0, 950, 1900, 3800, 7600, 11400, 15200} and b == 5500  # the 7600 of the first stretch was dropped
 
 
 def test_a_committed_run_without_its_resume_state_is_never_trained_again(tmp_path):
@@ -86,5 +90,6 @@ def test_a_run_continued_from_its_kept_weights_keeps_its_records_and_says_what_i
     seg = last["meta"]["segments"][-1]
     assert last["train_state"]["step"] == 5 and seg["from_step"] == b and seg["optimizer"] == "new"
     assert seg["dropped_steps"] == ([b + 1, 3] if b < 3 else None)
+    assert pretrain.continued_from(tmp_path) == b
     assert not torch.equal(last["state_dict"]["body.0.weight"] if "body.0.weight" in last["state_dict"]
                            else next(iter(last["state_dict"].values())), next(iter(kept["state_dict"].values())))
