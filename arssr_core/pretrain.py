@@ -142,6 +142,7 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
     from .evaluation import test_subject
     from .infer.engine import apply_cnn, load_sr_model, super_resolve
     from .metrics import evaluate
+    from .train import read_checkpoint
 
     cfg = load_profile(profile)
     scales = [float(s) for s in (scales or cfg["baselines"]["scales"])]
@@ -157,6 +158,8 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
     for job, step in tqdm(todo, desc="score snapshots", disable=not progress):
         path = Path(out_root) / job.tag / f"step-{step:06d}.pt"
         model, _ = load_sr_model(path, device=dev)
+        segs = read_checkpoint(path)["meta"].get("segments") or []
+        cont = [g["from_step"] for g in segs if g.get("continued_from")]
         rate = rates.get(job.tag.split("-x")[0] if job.scale else job.tag)
         for s in ([job.scale] if job.scale else scales):
             if job.scale:
@@ -165,7 +168,7 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
                 sr = super_resolve(model, lrs[s], gt.shape, precision="fp32", device=dev)
             rows.append({"tag": job.tag, "model": job.model, "section": job.section, "scale": s, "step": step,
                          "fraction": step / job.steps, "cpu_minutes": step * rate / 60 if rate else None,
-                         "psnr": psnr(sr)})
+                         "psnr": psnr(sr), "continued_from": cont[-1] if cont else None})
     df = pd.DataFrame(rows)
     df["scored_on"] = machine()["cpu"] + (f" + {dev}" if dev.type == "cuda" else "")
     return df
@@ -206,14 +209,16 @@ def continued_from(run: str | Path) -> int | None:
 def merge_curves(old: pd.DataFrame, new: pd.DataFrame, out_root: str | Path, profile: str) -> pd.DataFrame:
     """Learning-curve rows of ``old`` that ``new`` does not replace, with ``new``: a run's old
     snapshot stays where it lies on the path of its final weights (at or before the step its
-    continuation started from); ``fraction`` and ``cpu_minutes`` follow the current budgets."""
+    last continuation started from, or scored from that continuation: ``continued_from``);
+    ``fraction`` and ``cpu_minutes`` follow the current budgets."""
     budget = {j.tag: j.steps for j in jobs(profile)}
     rates = load_profile(profile).get("budget", {}).get("cpu_s_per_step", {})
     fresh = set(zip(new["tag"], new["step"], new["scale"]))
     keep = []
     for r in old.itertuples(index=False):
         b = continued_from(Path(out_root) / r.tag) if r.tag in budget else None
-        keep.append((r.tag, r.step, r.scale) not in fresh and (b is None or r.step <= b))
+        on_path = b is None or r.step <= b or getattr(r, "continued_from", None) == b
+        keep.append((r.tag, r.step, r.scale) not in fresh and on_path)
     df = pd.concat([old[keep], new], ignore_index=True)
     for tag, steps in budget.items():
         at = df["tag"] == tag

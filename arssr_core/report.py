@@ -15,12 +15,44 @@ from .paths import results_dir
 DPI = 100
 
 
-def save_table(df: pd.DataFrame, profile: str, name: str) -> Path:
-    """Write ``results/<profile>/tables/<name>.csv`` atomically; returns the path."""
-    path = results_dir(profile) / "tables" / f"{name}.csv"
-    with atomic_path(path) as tmp:
+def save_table(df: pd.DataFrame, profile: str, name: str) -> None:
+    """Write ``results/<profile>/tables/<name>.csv`` atomically."""
+    with atomic_path(results_dir(profile) / "tables" / f"{name}.csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
-    return path
+
+
+#: Decimals shown per metric (PSNR in dB to 0.01; the rest to 1e-4).
+DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2}
+
+
+def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.Styler":
+    """A table shown whole (no "..." columns or rows) for a notebook or the book: numbers to
+    :data:`DECIMALS` (else 4) places; in a paper-layout table (columns (scale, metric), see
+    :func:`arssr_core.evaluation.paper_layout`) scales read "x2", each metric carries an arrow
+    (higher or lower is better) and the best method per column is bold."""
+    from .evaluation import BETTER
+
+    if not df.index.is_unique:  # e.g. a concatenation of tables: its row labels mean nothing
+        df = df.reset_index(drop=True)
+    sty = df.style
+    if isinstance(df.columns, pd.MultiIndex) and df.columns.nlevels == 2:
+        for col in df.columns:
+            m = col[1]
+            if m in BETTER and df[col].notna().any():
+                best = df[col].idxmax() if BETTER[m] > 0 else df[col].idxmin()
+                sty = sty.set_properties(subset=pd.IndexSlice[[best], [col]], **{"font-weight": "bold"})
+            sty = sty.format(precision=DECIMALS.get(m, 4), subset=[col], na_rep="")
+        sty = sty.format_index(lambda v: f"x{v:g}" if isinstance(v, (int, float)) else v, axis=1, level=0)
+        sty = sty.format_index(lambda v: f"{v} {'↑' if BETTER[v] > 0 else '↓'}" if v in BETTER else v, axis=1, level=1)
+    else:
+        num = df.select_dtypes("number").columns
+        for c in num:
+            sty = sty.format(precision=DECIMALS.get(c, 4), subset=[c], na_rep="")
+        sty = sty.hide(axis="index") if isinstance(df.index, pd.RangeIndex) else sty
+        sty = sty.set_properties(**{"text-align": "left", "white-space": "normal"})
+    if caption:
+        sty = sty.set_caption(caption)
+    return sty
 
 
 def load_table(profile: str, name: str) -> pd.DataFrame:
@@ -28,12 +60,10 @@ def load_table(profile: str, name: str) -> pd.DataFrame:
     return pd.read_csv(results_dir(profile) / "tables" / f"{name}.csv")
 
 
-def save_figure(fig: plt.Figure, profile: str, name: str, dpi: int = DPI) -> Path:
+def save_figure(fig: plt.Figure, profile: str, name: str, dpi: int = DPI) -> None:
     """Write ``results/<profile>/figures/<name>.png`` atomically (modest resolution)."""
-    path = results_dir(profile) / "figures" / f"{name}.png"
-    with atomic_path(path) as tmp:
+    with atomic_path(results_dir(profile) / "figures" / f"{name}.png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    return path
 
 
 def plot_training_curves(runs: Mapping[str, Path | str], smooth: int = 25) -> plt.Figure:
