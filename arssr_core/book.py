@@ -36,27 +36,159 @@ def _banner(profile: str) -> str:
     return SMOKE_BANNER if profile == "smoke" else ""
 
 
-def _notebook_with_banner(src: Path, dst: Path, profile: str) -> None:
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _is_residue(out: dict) -> bool:
+    """Progress bars (tqdm's widget or stderr text) and object reprs of paths: nothing a
+    reader of the page needs."""
+    if out.get("output_type") == "stream" and out.get("name") == "stderr":
+        return True
+    data = out.get("data", {})
+    if "application/vnd.jupyter.widget-view+json" in data:
+        return True
+    text = "".join(data.get("text/plain", "")) if list(data) == ["text/plain"] else ""
+    return text.startswith(("PosixPath(", "WindowsPath("))
+
+
+def _roots() -> list[str]:
+    """The absolute folders a page's printed paths start with (longest first): shown relative."""
+    from .paths import data_root, results_dir
+
+    roots = {str(REPO_ROOT), str(data_root()), str(results_dir("x").parent), str(results_dir("x").parent.parent)}
+    return sorted((r.rstrip("/") + "/" for r in roots if r not in ("", "/")), key=len, reverse=True)
+
+
+def _relative(text: str, roots: list[str]) -> str:
+    for r in roots:
+        text = text.replace(r, "")
+    return text
+
+
+def run_with(params: dict, record: dict | None, commit: str, defaults: str = "") -> str:
+    """The provenance box of a page: the parameters it was run with (papermill's overrides, then
+    the notebook's own parameters cell), when and how long it ran, where, at which commit."""
+    ps = ", ".join(f"`{k} = {v!r}`" for k, v in params.items()) or "the defaults"
+    bits = [f"**Run with** {ps}"]
+    if record:
+        bits.append(f"executed {record.get('finished', '?')} in {float(record.get('seconds', 0)):.0f} s")
+        if record.get("machine"):
+            bits.append(f"on {record['machine']}")
+    bits.append(f"book built at commit `{commit}`")
+    cell = f"\n\nThe notebook's parameters cell (papermill overrides it):\n\n```python\n{defaults.strip()}\n```" if defaults else ""
+    return "````{admonition} Provenance\n:class: note\n" + " · ".join(bits) + cell + "\n````\n"
+
+
+def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = None, commit: str = "?") -> None:
+    """Stage an executed notebook for the book: the parameters shown once, as a provenance
+    box (parameters, date, time taken, machine, commit) under the title; code cells folded
+    (``hide-input``); progress bars and path reprs dropped; the smoke warning where due."""
     nb = json.loads(src.read_text())
+    roots = _roots()
+    cells, params = [], (nb.get("metadata", {}).get("papermill", {}) or {}).get("parameters", {})
+    defaults = ""
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags:
+            defaults = _source(cell)
+        if "parameters" in tags or "injected-parameters" in tags:
+            continue  # shown in the provenance box
+        if cell["cell_type"] == "code":
+            cell.setdefault("metadata", {})["tags"] = sorted(set(tags) | {"hide-input"})
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not _is_residue(o)]
+            for o in cell["outputs"]:  # printed paths relative to the repository (or data/results root)
+                if "text" in o:
+                    o["text"] = _relative("".join(o["text"]) if isinstance(o["text"], list) else o["text"], roots)
+                for mime in ("text/plain", "text/html"):
+                    if mime in o.get("data", {}):
+                        v = o["data"][mime]
+                        o["data"][mime] = _relative("".join(v) if isinstance(v, list) else v, roots)
+        cells.append(cell)
+    box = {"cell_type": "markdown", "metadata": {}, "source": run_with(params, record, commit, defaults)}
+    first = 1 if cells and cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith("#") else 0
+    cells.insert(first, box)
     if profile == "smoke":
-        nb["cells"].insert(0, {"cell_type": "markdown", "metadata": {}, "source": SMOKE_BANNER})
+        cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": SMOKE_BANNER})
+    nb["cells"] = cells
     dst.write_text(json.dumps(nb))
 
 
+#: The experiments of the Results page: notebook prefix -> (title, what its tables hold).
+EXPERIMENTS = {
+    "00": ("Data", "The volumes of the study: where each comes from, its size, voxel size and role."),
+    "01": ("Training ArSSR (paper 4.1.3)", "ArSSR-RDN against cubic interpolation on the whole test volume."),
+    "02": ("Per-scale baselines (4.1.4)", "The baselines' runs, each at its own scale against cubic, and the "
+           "learning curves of every compared model (test PSNR at fractions of its budget)."),
+    "03": ("Main test (4.2, Table 1)", "Every method at every scale on the whole test volume, paired bootstrap "
+           "intervals, scale consistency and the computed verdicts."),
+    "04": ("Lesions (4.3, Table 2)", "The real tumour scan and the synthetic-lesion brain, whole volume (or cube) "
+           "and inside the lesion masks, with intervals and verdicts."),
+    "05": ("Real LR scans (4.4, Table 3)", "Sharpness indices of the super-resolved real scans (no ground truth), "
+           "the consistency of their profiles across scales, and the simulated acquisition pair."),
+    "06": ("Segmentation (4.5, Table 4)", "Dice per region of each method's segmentation against the ground "
+           "truth's, with block-bootstrap intervals and verdicts."),
+    "07": ("Encoder ablation (4.6, Table 5)", "The three encoders at equal time and at equal steps, with cubic "
+           "and the untrained start."),
+    "08": ("Claims vs measured", "Every verdict of the study with its evidence and caveat."),
+}
+
+#: Captions of the figures, by name prefix (the longest matching prefix wins).
+CAPTIONS = {
+    "00_data": "Slices of the study's volumes (notebook 00).",
+    "01_training_curves": "ArSSR's training loss and validation PSNR over its optimiser steps.",
+    "01_examples": "ArSSR and cubic interpolation on the test subject at each scale, with the ground truth.",
+    "02_learning_curves": "Test PSNR of every compared model's kept weights against idle-CPU minutes, per "
+                          "scale; the dashed line is cubic interpolation. Rising last points: not finished learning.",
+    "02_training_curves": "Training loss and validation PSNR of the per-scale baselines.",
+    "03_metrics_vs_scale": "Each metric against the scale, every method (paper Fig 5 analogue).",
+    "03_orthogonal": "Orthogonal slices of every method's x4 result (paper Fig 6 analogue).",
+    "03_profile": "Intensity along a line through the test volume: ground truth and every method.",
+    "04_lesion": "Every method at x4 around the lesion (paper Fig 7 analogue).",
+    "05_profile": "Intensity along a line through a real LR scan and its super-resolved versions (Fig 8).",
+    "05_consistency": "One line through a real scan at x2, x3 and x4: ArSSR and the per-scale ResCNN.",
+    "05_views": "Orthogonal slices of a real LR scan super-resolved by every method.",
+    "06_segmentation": "Six-region segmentations of the ground truth and of every method's x4 result (Fig 9).",
+    "07_examples": "The three encoders at x2 and x4 (paper Fig 10 analogue).",
+    "07_metrics_vs_scale": "Each metric against the scale for the three encoders and cubic.",
+    "07_training_curves": "Training loss and validation PSNR of the three encoders.",
+    "08_any_scale": "One ArSSR model, one LR input, four output grids (paper Fig 1 analogue).",
+}
+
+
+def caption(stem: str) -> str:
+    """The caption of a results figure (:data:`CAPTIONS`, longest matching prefix)."""
+    keys = [k for k in CAPTIONS if stem.startswith(k)]
+    return CAPTIONS[max(keys, key=len)] if keys else f"Figure written by notebook {stem[:2]}."
+
+
 def results_page(profile: str) -> str:
-    """Markdown page with every table (CSV) and figure (PNG) of a profile."""
+    """Markdown page with every table (CSV, shown whole) and figure (PNG, captioned) of a
+    profile, grouped by experiment, with a sentence each."""
+    from .report import table
+
     res = results_dir(profile)
     lines = [f"# Results ({profile} profile)\n", _banner(profile),
              f"Every table and figure that the notebooks wrote under `results/{profile}/`, "
-             "as computed by the code (nothing here is typed in by hand).\n"]
-    for csv in sorted((res / "tables").glob("*.csv")):
-        df = pd.read_csv(csv)
-        lines += [f"\n## Table `{csv.name}`\n", "```{raw} html\n" + df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0) + "\n```\n"]
+             "as computed by the code (nothing here is typed in by hand), grouped by experiment. "
+             "In score tables an arrow says whether higher or lower is better.\n"]
+    csvs = sorted((res / "tables").glob("*.csv"))
     figs = sorted((res / "figures").glob("*.png"))
-    if figs:
-        lines.append("\n## Figures\n")
-    for fig in figs:
-        lines.append(f"\n### {fig.stem}\n\n![{fig.stem}](figures/{fig.name})\n")
+    n = 0
+    for prefix, (title, what) in EXPERIMENTS.items():
+        mine = [c for c in csvs if c.name.startswith(prefix)]
+        pics = [f for f in figs if f.name.startswith(prefix)]
+        if not mine and not pics:
+            continue
+        lines += [f"\n## {prefix} · {title}\n", what + "\n"]
+        for csv in mine:
+            df = pd.read_csv(csv)
+            lines += ["```{raw} html\n" + table(df, f"Table {csv.stem}").to_html() + "\n```\n"]
+        for fig in pics:
+            n += 1
+            lines += [f"```{{figure}} figures/{fig.name}\n:name: fig-{fig.stem}\n:width: 100%\n\n"
+                      f"Figure {n} ({fig.stem}): {caption(fig.stem)}\n```\n"]
     return "\n".join(lines)
 
 
@@ -77,8 +209,11 @@ def build_book(profile: str = "cpu") -> Path:
     if (res / "figures").exists():
         shutil.copytree(res / "figures", stage / "figures")
     (stage / "results.md").write_text(results_page(profile))
+    records = json.loads((res / "notebooks" / "runs.json").read_text()) if (res / "notebooks" / "runs.json").exists() else {}
+    commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "?"
     for nb in executed:
-        _notebook_with_banner(nb, stage / "notebooks" / nb.name, profile)
+        prepare_notebook(nb, stage / "notebooks" / nb.name, profile, records.get(nb.name), commit)
     cfg = yaml.safe_load((BOOK_DIR / "_config.yml").read_text())
     cfg["title"] = f"{cfg.get('title', 'arssr')} ({profile} profile)"
     (stage / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -159,8 +159,10 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
                 f"the partial executed notebook is {out}"
             ) from None
         dt = time.perf_counter() - t0
+        from .device import describe_machine
+
         entry = {"key": key, "params": nb_params, "seconds": round(dt, 1),
-                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine()}
         state = json.loads(state_path.read_text()) if state_path.exists() else {}  # another run may have written
         state[nb.name] = entry
         with atomic_path(state_path) as tmp:

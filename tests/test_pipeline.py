@@ -152,7 +152,15 @@ def test_smoke_book_has_a_page_per_notebook_with_tables_and_figures(smoke_study)
         assert "<table" in text, f"{name} shows no table"
         assert re.search(r"<img [^>]*src=\"[^\"]*\.png\"|data:image/png", text), f"{name} shows no figure"
     results = (html / "results.html").read_text()
-    assert "03_main_test.csv" in results and "<img" in results
+    assert "Table 03_main_test" in results and "<img" in results
+    assert results.count("<img") == len(re.findall(r"Figure \d+ \(", results))  # every figure captioned
+    for page in [html / "results.html", *(html / "notebooks").glob("*.html")]:
+        text = page.read_text()
+        assert not re.search(r"\d+ rows × \d+ columns", text), f"{page.name}: a truncated table"
+        assert not re.search(r"<td[^>]*>\s*…\s*</td>", text), f"{page.name}: a truncated table"
+        assert "PosixPath" not in text and str(REPO_ROOT) + "/" not in text, f"{page.name}: an absolute path"
+    claims = (html / "notebooks" / "08_figures.html").read_text()
+    assert ">caveat<" in claims and ">verdict<" in claims
     assert "intro.html" in (html / "index.html").read_text()  # the front page redirects to the intro
     assert "numbers mean nothing" in (html / "intro.html").read_text()
 

@@ -1,0 +1,60 @@
+"""Staging the executed notebooks for the book: parameters once, code folded, no residue."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+
+from arssr_core.book import caption, prepare_notebook
+
+
+def _executed(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    title = nbformat.v4.new_markdown_cell("# 03 · Main test")
+    params = nbformat.v4.new_code_cell('profile = "cpu"\nscales = [2, 4]')
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell('# Parameters\nprofile = "smoke"\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    work = nbformat.v4.new_code_cell("report.save_table(df, profile, 'x')")
+    work.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="block terms: 100%|####| 5/5\n"),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "a"},
+                                                     "text/plain": "score: 100%"}),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "PosixPath('/work/results/x.csv')"},
+                               execution_count=1),
+        nbformat.v4.new_output("execute_result", data={"text/html": "<table></table>", "text/plain": "t"},
+                               execution_count=2),
+    ]
+    nb.cells = [title, params, injected, work]
+    nb.metadata["papermill"] = {"parameters": {"profile": "smoke"}}
+    src = tmp_path / "03_main_test.ipynb"
+    nbformat.write(nb, src)
+    return src
+
+
+def test_parameters_are_shown_once_in_a_provenance_box_and_code_is_folded(tmp_path):
+    dst = tmp_path / "out.ipynb"
+    prepare_notebook(_executed(tmp_path), dst, "cpu", {"seconds": 394.2, "finished": "2026-11-26 12:00:00",
+                                                        "machine": "a 2-core CPU"}, "abc1234")
+    cells = json.loads(dst.read_text())["cells"]
+    assert [c["cell_type"] for c in cells] == ["markdown", "markdown", "code"]
+    box = cells[1]["source"]
+    for text in ("`profile = 'smoke'`", "394 s", "2026-11-26 12:00:00", "a 2-core CPU", "abc1234", "scales = [2, 4]"):
+        assert text in box
+    assert "hide-input" in cells[2]["metadata"]["tags"]
+    outs = cells[2]["outputs"]
+    assert len(outs) == 1 and "text/html" in outs[0]["data"]  # progress bars and the path repr are gone
+
+
+def test_smoke_pages_carry_the_warning_first(tmp_path):
+    dst = tmp_path / "out.ipynb"
+    prepare_notebook(_executed(tmp_path), dst, "smoke")
+    cells = json.loads(dst.read_text())["cells"]
+    assert "smoke" in cells[0]["source"] and "mean nothing" in cells[0]["source"]
+
+
+def test_every_results_figure_gets_a_caption():
+    assert "paper Fig 1" in caption("08_any_scale")
+    assert caption("05_profile_itk_t1_2x2x3mm_x2").startswith("Intensity along a line through a real LR")
+    assert caption("99_new_figure") == "Figure written by notebook 99."
