@@ -112,6 +112,7 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
     if profile == "smoke":
         cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": SMOKE_BANNER})
     nb["cells"] = cells
+    nb.get("metadata", {}).pop("widgets", None)  # widget views are dropped: no widget script from a CDN
     dst.write_text(json.dumps(nb))
 
 
@@ -192,6 +193,31 @@ def results_page(profile: str) -> str:
     return "\n".join(lines)
 
 
+def verdict_summary(profile: str, pages: dict[str, str]) -> str:
+    """The front page's summary: how many of the paper's claims held, did not hold, were
+    inconclusive or untestable (``08_claims_vs_measured.csv``), each claim linking to the page
+    that computed it (``pages``: notebook prefix -> page name)."""
+    path = results_dir(profile) / "tables" / "08_claims_vs_measured.csv"
+    if not path.exists():
+        return ""
+    df = pd.read_csv(path, dtype={"notebook": str})
+    counts = df["verdict"].value_counts()
+    order = ["held", "did not hold", "inconclusive", "untestable"]
+    lines = ["## The verdicts at a glance\n",
+             "Each of the paper's claims tested here, as computed by the notebooks (notebook 08 has the "
+             "evidence and the caveat of each): " + ", ".join(f"**{counts.get(v, 0)} {v}**" for v in order) +
+             ". *Held* and *did not hold* need a difference beyond the margin with a 95% interval clear of "
+             "zero; *inconclusive* is anything in between; *untestable* means the setup, not the method, "
+             "decides it.\n"]
+    for v in order:
+        sub = df[df["verdict"] == v]
+        if len(sub):
+            lines.append(f"\n**{v.capitalize()}** ({len(sub)}):\n")
+            lines += [f"- {r.claim} (notebook {{doc}}`{r.notebook} <notebooks/{pages.get(r.notebook, r.notebook)}>`)"
+                      for r in sub.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
 def build_book(profile: str = "cpu") -> Path:
     """Stage and build the book; returns the path of the built ``index.html``."""
     res = results_dir(profile)
@@ -202,10 +228,12 @@ def build_book(profile: str = "cpu") -> Path:
     if stage.exists():
         shutil.rmtree(stage)
     (stage / "notebooks").mkdir(parents=True)
+    pages = {nb.stem[:2]: nb.stem for nb in executed}
     for page in PAGES_BEFORE + ["rerun", "limitations"]:
         text = (BOOK_DIR / f"{page}.md").read_text()
         head, _, rest = text.partition("\n")
-        (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + rest)
+        summary = verdict_summary(profile, pages) if page == "intro" else ""
+        (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)
     if (res / "figures").exists():
         shutil.copytree(res / "figures", stage / "figures")
     (stage / "results.md").write_text(results_page(profile))
