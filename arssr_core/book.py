@@ -32,6 +32,22 @@ SMOKE_BANNER = (
 )
 
 
+STALE_BANNER = (
+    "```{caution}\nThis page's results were computed **before the current code, profile or notebook** "
+    "(its run record's key no longer matches): its numbers are those of an earlier state of the study, "
+    "kept until `make reproduce` reruns it. The provenance box below says when it ran.\n```\n"
+)
+
+
+def is_stale(name: str, record: dict | None) -> bool:
+    """True when the executed notebook ``name`` was run with code, profile or source that have
+    changed since (its record's key differs from the key of the current state)."""
+    from .pipeline import run_key
+
+    src = REPO_ROOT / "notebooks" / name
+    return bool(record) and src.exists() and record.get("key") != run_key(src, record.get("params", {}))
+
+
 def _banner(profile: str) -> str:
     return SMOKE_BANNER if profile == "smoke" else ""
 
@@ -106,7 +122,8 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
                         v = o["data"][mime]
                         o["data"][mime] = _relative("".join(v) if isinstance(v, list) else v, roots)
         cells.append(cell)
-    box = {"cell_type": "markdown", "metadata": {}, "source": run_with(params, record, commit, defaults)}
+    stale = STALE_BANNER if is_stale(src.name, record) else ""
+    box = {"cell_type": "markdown", "metadata": {}, "source": stale + run_with(params, record, commit, defaults)}
     first = 1 if cells and cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith("#") else 0
     cells.insert(first, box)
     if profile == "smoke":
@@ -185,7 +202,8 @@ def results_page(profile: str) -> str:
         lines += [f"\n## {prefix} · {title}\n", what + "\n"]
         for csv in mine:
             df = pd.read_csv(csv)
-            lines += ["```{raw} html\n" + table(df, f"Table {csv.stem}").to_html() + "\n```\n"]
+            lines += ["```{raw} html\n<div style=\"overflow-x: auto\">" + table(df, f"Table {csv.stem}").to_html()
+                      + "</div>\n```\n"]
         for fig in pics:
             n += 1
             lines += [f"```{{figure}} figures/{fig.name}\n:name: fig-{fig.stem}\n:width: 100%\n\n"
@@ -193,7 +211,7 @@ def results_page(profile: str) -> str:
     return "\n".join(lines)
 
 
-def verdict_summary(profile: str, pages: dict[str, str]) -> str:
+def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) -> str:
     """The front page's summary: how many of the paper's claims held, did not hold, were
     inconclusive or untestable (``08_claims_vs_measured.csv``), each claim linking to the page
     that computed it (``pages``: notebook prefix -> page name)."""
@@ -209,6 +227,9 @@ def verdict_summary(profile: str, pages: dict[str, str]) -> str:
              ". *Held* and *did not hold* need a difference beyond the margin with a 95% interval clear of "
              "zero; *inconclusive* is anything in between; *untestable* means the setup, not the method, "
              "decides it.\n"]
+    if stale:
+        lines.append("```{caution}\nThese verdicts come from a run of notebook 08 that predates the current "
+                     "code or profile; pages marked the same way are awaiting their rerun.\n```\n")
     for v in order:
         sub = df[df["verdict"] == v]
         if len(sub):
@@ -229,15 +250,18 @@ def build_book(profile: str = "cpu") -> Path:
         shutil.rmtree(stage)
     (stage / "notebooks").mkdir(parents=True)
     pages = {nb.stem[:2]: nb.stem for nb in executed}
+    records = json.loads((res / "notebooks" / "runs.json").read_text()) if (res / "notebooks" / "runs.json").exists() else {}
     for page in PAGES_BEFORE + ["rerun", "limitations"]:
         text = (BOOK_DIR / f"{page}.md").read_text()
         head, _, rest = text.partition("\n")
-        summary = verdict_summary(profile, pages) if page == "intro" else ""
+        summary = ""
+        if page == "intro":
+            name = f"{pages.get('08', '08_figures')}.ipynb"
+            summary = verdict_summary(profile, pages, is_stale(name, records.get(name)))
         (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)
     if (res / "figures").exists():
         shutil.copytree(res / "figures", stage / "figures")
     (stage / "results.md").write_text(results_page(profile))
-    records = json.loads((res / "notebooks" / "runs.json").read_text()) if (res / "notebooks" / "runs.json").exists() else {}
     commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "?"
     for nb in executed:

@@ -58,3 +58,15 @@ def test_every_results_figure_gets_a_caption():
     assert "paper Fig 1" in caption("08_any_scale")
     assert caption("05_profile_itk_t1_2x2x3mm_x2").startswith("Intensity along a line through a real LR")
     assert caption("99_new_figure") == "Figure written by notebook 99."
+
+
+def test_a_page_whose_record_no_longer_matches_the_code_says_so(tmp_path):
+    from arssr_core.book import is_stale
+    from arssr_core.paths import REPO_ROOT
+    from arssr_core.pipeline import run_key
+
+    nb = REPO_ROOT / "notebooks" / "03_main_test.ipynb"
+    fresh = {"key": run_key(nb, {"profile": "cpu"}), "params": {"profile": "cpu"}}
+    assert not is_stale(nb.name, fresh)
+    assert is_stale(nb.name, {**fresh, "key": "0" * 64})
+    assert not is_stale(nb.name, None)  # no record: nothing to compare
