@@ -462,8 +462,14 @@ def centre_profiles(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple
     lines = {"LR": (lr[:, j, k], vs)}
     for (name, req), v in srs.items():
         if req == request:
-            lines[name] = (v[:, int((j + 0.5) * factor), int((k + 0.5) * factor)], vs / factor)
+            lines[name] = (_sr_line(v, j, k, factor), vs / factor)
     return lines
+
+
+def _sr_line(sr: np.ndarray, j: int, k: int, factor: float) -> np.ndarray:
+    """The first-axis line of an SR volume (isotropic ``factor``) through the physical point of
+    LR voxel column (j, k)."""
+    return sr[:, min(int((j + 0.5) * factor), sr.shape[1] - 1), min(int((k + 0.5) * factor), sr.shape[2] - 1)]
 
 
 def profile_consistency(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple[str, str], np.ndarray],
@@ -489,9 +495,8 @@ def profile_consistency(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[t
         for j, k in points:
             prof = []
             for r in reqs:
-                v, f = srs[(name, r)], factors[r]
-                line = v[:, min(int((j + 0.5) * f), v.shape[1] - 1), min(int((k + 0.5) * f), v.shape[2] - 1)]
-                prof.append(np.interp(pos, (np.arange(len(line)) + 0.5) * vs / f, line))
+                line = _sr_line(srs[(name, r)], j, k, factors[r])
+                prof.append(np.interp(pos, (np.arange(len(line)) + 0.5) * vs / factors[r], line))
             spread.append(float(np.std(prof, axis=0).mean()))
         rows.append({"method": name, "profile_spread": float(np.mean(spread)), "requests": " ".join(reqs),
                      "lines": len(points)})

@@ -214,9 +214,10 @@ def merge_curves(old: pd.DataFrame, new: pd.DataFrame, out_root: str | Path, pro
     budget = {j.tag: j.steps for j in jobs(profile)}
     rates = load_profile(profile).get("budget", {}).get("cpu_s_per_step", {})
     fresh = set(zip(new["tag"], new["step"], new["scale"]))
+    start = {tag: continued_from(Path(out_root) / tag) for tag in set(old["tag"]) & set(budget)}  # one read a run
     keep = []
     for r in old.itertuples(index=False):
-        b = continued_from(Path(out_root) / r.tag) if r.tag in budget else None
+        b = start.get(r.tag)
         on_path = b is None or r.step <= b or getattr(r, "continued_from", None) == b
         keep.append((r.tag, r.step, r.scale) not in fresh and on_path)
     df = pd.concat([old[keep], new], ignore_index=True)

@@ -284,9 +284,7 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
         step, best, elapsed0 = int(ts["step"]), float(ts["best"]), float(ts.get("elapsed", 0.0))
         history, val_hist = list(ts["history"]), list(ts["validation"])
         start_psnr, interp_psnr = blob["meta"].get("start_val_psnr"), blob["meta"].get("interp_val_psnr")
-        segments = list(blob["meta"].get("segments") or [
-            {"from_step": 0, "device": blob["meta"].get("device"), "precision": blob["meta"].get("precision"),
-             "cpu": (blob["meta"].get("machine") or {}).get("cpu")}])
+        segments = _segments(blob["meta"])
         torch.set_rng_state(ts["torch_rng"])
     elif init_from is not None:
         blob = load_into(init_from, model)
@@ -394,6 +392,13 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
             "seconds": elapsed0 + time.perf_counter() - t0, "precision": precision, "device": str(device)}
 
 
+def _segments(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stretches a checkpoint's run was trained in (one, from its own record, if it predates them)."""
+    return list(meta.get("segments") or [{"from_step": 0, "device": meta.get("device"),
+                                          "precision": meta.get("precision"),
+                                          "cpu": (meta.get("machine") or {}).get("cpu")}])
+
+
 def _continue_from(blob: dict[str, Any], out_dir: Path, device: torch.device, precision: str,
                    init_from: str | Path) -> tuple[int, list[dict], list[dict], list[dict]]:
     """(step, history, validation, segments) of a run continued from its checkpoint ``blob``:
@@ -405,8 +410,7 @@ def _continue_from(blob: dict[str, Any], out_dir: Path, device: torch.device, pr
     last = int(hist["step"].iloc[-1]) if len(hist) else step
     history = hist[hist["step"] <= step].to_dict("records") if len(hist) else []
     val_hist = val[val["step"] <= step].to_dict("records") if len(val) else []
-    segments = list(m.get("segments") or [{"from_step": 0, "device": m.get("device"), "precision": m.get("precision"),
-                                           "cpu": (m.get("machine") or {}).get("cpu")}])
+    segments = _segments(m)
     segments.append({"from_step": step, "device": str(device), "precision": precision, "cpu": machine()["cpu"],
                      "continued_from": Path(init_from).name, "optimizer": "new",
                      "dropped_steps": [step + 1, last] if last > step else None})
