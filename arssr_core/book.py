@@ -10,6 +10,7 @@ A smoke-profile book carries a warning on every page that its numbers are not re
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from .paths import REPO_ROOT, results_dir
 
 BOOK_DIR = REPO_ROOT / "book"
 PAGES_BEFORE = ["intro"]
-PAGES_AFTER = ["results", "rerun", "limitations"]
+PAGES_AFTER = ["results", "reproduction", "rerun", "limitations"]
 
 SMOKE_BANNER = (
     "```{warning}\nThis page was built with the **smoke** profile: tiny crops and a few training "
@@ -40,16 +41,18 @@ STALE_BANNER = (
 
 
 def is_stale(name: str, record: dict | None) -> bool:
-    """True when the executed notebook ``name`` was run with code, profile or source that have
-    changed since (its record's key differs from the key of the current state)."""
-    from .pipeline import run_key
+    """True when the executed notebook ``name`` was run with code, profile, source or input
+    files (weights, data) that have changed since (:func:`arssr_core.pipeline.is_current`)."""
+    from .pipeline import is_current
 
     src = REPO_ROOT / "notebooks" / name
-    return bool(record) and src.exists() and record.get("key") != run_key(src, record.get("params", {}))
+    return bool(record) and src.exists() and not is_current(src, record)
 
 
 def _banner(profile: str) -> str:
-    return SMOKE_BANNER if profile == "smoke" else ""
+    from .profiles import load_profile
+
+    return SMOKE_BANNER if load_profile(profile).get("plumbing_only") else ""
 
 
 def _source(cell: dict) -> str:
@@ -97,6 +100,23 @@ def run_with(params: dict, record: dict | None, commit: str, defaults: str = "")
     return "````{admonition} Provenance\n:class: note\n" + " · ".join(bits) + cell + "\n````\n"
 
 
+_FIGURE_NAME = re.compile(r"save_figure\(\s*\w+\s*,\s*\w+\s*,\s*f?[\"']([^\"'{]+)")
+
+
+def _figure_captions(cell: dict, seen: list[int]) -> dict | None:
+    """A numbered caption (:data:`CAPTIONS`) under a code cell that draws figures, one line per
+    figure it writes (``save_figure(fig, profile, "name")``); ``seen`` counts the page's figures."""
+    images = sum("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+    names = _FIGURE_NAME.findall(_source(cell))
+    if not images or not names:
+        return None
+    first = seen[0] + 1
+    seen[0] += images
+    number = f"Figure {first}" if images == 1 else f"Figures {first}-{seen[0]}"
+    text = " ".join(dict.fromkeys(caption(n.rstrip("_")) for n in names))
+    return {"cell_type": "markdown", "metadata": {}, "source": f"**{number}.** {text}\n"}
+
+
 def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = None, commit: str = "?") -> None:
     """Stage an executed notebook for the book: the parameters shown once, as a provenance
     box (parameters, date, time taken, machine, commit) under the title; code cells folded
@@ -104,6 +124,7 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
     nb = json.loads(src.read_text())
     roots = _roots()
     cells, params = [], (nb.get("metadata", {}).get("papermill", {}) or {}).get("parameters", {})
+    figures_seen = [0]
     defaults = ""
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
@@ -122,12 +143,15 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
                         v = o["data"][mime]
                         o["data"][mime] = _relative("".join(v) if isinstance(v, list) else v, roots)
         cells.append(cell)
+        caption_cell = _figure_captions(cell, figures_seen) if cell["cell_type"] == "code" else None
+        if caption_cell:
+            cells.append(caption_cell)
     stale = STALE_BANNER if is_stale(src.name, record) else ""
     box = {"cell_type": "markdown", "metadata": {}, "source": stale + run_with(params, record, commit, defaults)}
     first = 1 if cells and cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith("#") else 0
     cells.insert(first, box)
-    if profile == "smoke":
-        cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": SMOKE_BANNER})
+    if _banner(profile):
+        cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": _banner(profile)})
     nb["cells"] = cells
     nb.get("metadata", {}).pop("widgets", None)  # widget views are dropped: no widget script from a CDN
     dst.write_text(json.dumps(nb))
@@ -155,15 +179,30 @@ EXPERIMENTS = {
 #: Captions of the figures, by name prefix (the longest matching prefix wins).
 CAPTIONS = {
     "00_data": "Slices of the study's volumes (notebook 00).",
+    "00_data_train": "The training volumes and their pseudo-subjects (augmented anatomy and contrast): "
+                     "sagittal, coronal and axial slices.",
+    "00_data_val": "The validation slabs: the posterior part of each training volume, held out.",
+    "00_data_test": "The test subject (Colin27), never used in training.",
+    "00_data_lesion": "The lesion volumes with their lesion masks (the real tumour scan; Colin27 with "
+                      "synthetic white-matter lesions), slices through a lesion.",
+    "00_data_lesion_wm": "The synthetic lesions inside the white-matter mask they were drawn in (colours in "
+                         "the legend).",
+    "00_data_real_lr": "The real low-resolution scans of paper 4.4 (no ground truth), at their own voxel size.",
+    "00_data_simulated": "The simulated acquisition pair: Colin27 and its low-resolution version made by "
+                         "keeping the centre of k-space.",
+    "00_data_pairs": "Training pairs as the sampler makes them: LR input, HR target and the error of cubic "
+                     "interpolation (colour bar: absolute intensity difference, data range 1).",
     "01_training_curves": "ArSSR's training loss and validation PSNR over its optimiser steps.",
     "01_examples": "ArSSR and cubic interpolation on the test subject at each scale, with the ground truth.",
     "02_learning_curves": "Test PSNR of every compared model's kept weights against idle-CPU minutes, per "
                           "scale; the dashed line is cubic interpolation. Rising last points: not finished learning.",
     "02_training_curves": "Training loss and validation PSNR of the per-scale baselines.",
-    "03_metrics_vs_scale": "Each metric against the scale, every method (paper Fig 5 analogue).",
+    "03_metrics_vs_scale": "Each metric against the scale, every method (paper Fig 5 analogue); each panel "
+                           "says whether higher or lower is better. The per-scale networks exist at x2, x3, x4 only.",
     "03_orthogonal": "Orthogonal slices of every method's x4 result (paper Fig 6 analogue).",
     "03_profile": "Intensity along a line through the test volume: ground truth and every method.",
-    "04_lesion": "Every method at x4 around the lesion (paper Fig 7 analogue).",
+    "04_lesion": "Every method at x4 around a lesion (paper Fig 7 analogue): the three views through a voxel "
+                 "inside the largest lesion, the lesion outlined in red; the last row enlarges the yellow box.",
     "05_profile": "Intensity along a line through a real LR scan and its super-resolved versions (Fig 8).",
     "05_consistency": "One line through a real scan at x2, x3 and x4: ArSSR and the per-scale ResCNN.",
     "05_views": "Orthogonal slices of a real LR scan super-resolved by every method.",
@@ -208,6 +247,50 @@ def results_page(profile: str) -> str:
             n += 1
             lines += [f"```{{figure}} figures/{fig.name}\n:name: fig-{fig.stem}\n:width: 100%\n\n"
                       f"Figure {n} ({fig.stem}): {caption(fig.stem)}\n```\n"]
+    return "\n".join(lines)
+
+
+def reproduction_page(profile: str, shown: int = 150) -> str:
+    """Markdown page of the reproduction report (``results/<profile>/reproduction.json`` and
+    ``.csv``, :mod:`arssr_core.reproduction`): what was compared with what, the count per table,
+    and the disagreements (the first ``shown``)."""
+    from .reproduction import DEFAULT_REL, TOLERANCES, describe
+    from .report import table
+
+    res = results_dir(profile)
+    lines = [f"# Reproduction report ({profile} profile)\n", _banner(profile)]
+    if not (res / "reproduction.json").exists():
+        return "\n".join(lines + ["No report yet: `make reproduce` (or `arssr check`) writes one after a run.\n"])
+    summary = json.loads((res / "reproduction.json").read_text())
+    tol = ", ".join(f"{k} {v:g}" for k, v in TOLERANCES.items() if v)
+    lines += [
+        "After every run, `arssr reproduce` compares each number and verdict of every table it wrote "
+        "with the same table as published in the repository (the committed `results/` at the git "
+        "revision named below); `arssr check --against REV` does so at any time. Rows are matched on "
+        "their identifying columns (method, scale, region, ...). Quantities agree within an absolute "
+        f"tolerance: {tol}; other numbers within {DEFAULT_REL:.1%}; verdicts word for word; timings "
+        "and free text are not compared. The evaluation of committed weights is deterministic for a "
+        "precision, so on a CPU like the publisher's (native bf16) the numbers agree to the last digit; "
+        "the tolerances absorb fp32 inference on CPUs without native bf16.\n",
+        f"**This report** ({summary.get('date', '?')}): " + describe(summary) + "\n",
+        "When the publisher's own run is compared with the results published before it, the "
+        "disagreements are what the new run changed (new weights, code or data), not failures.\n",
+    ]
+    per = pd.DataFrame([{"table": k, "compared": v["cells"], "disagree": v["disagree"]}
+                        for k, v in summary.get("per_table", {}).items()])
+    if len(per):
+        lines += ["```{raw} html\n<div style=\"overflow-x: auto\">" + table(per, "Cells compared per table")
+                  .to_html() + "</div>\n```\n"]
+    if summary.get("unpublished"):
+        lines.append("Tables with no published version: " + ", ".join(f"`{u}`" for u in summary["unpublished"]) + ".\n")
+    csv = res / "reproduction.csv"
+    if csv.exists() and csv.stat().st_size:
+        bad = pd.read_csv(csv, dtype=str).fillna("")
+        if len(bad):
+            lines += [f"## Disagreements ({len(bad)}{f', the first {shown} shown' if len(bad) > shown else ''})\n",
+                      "```{raw} html\n<div style=\"overflow-x: auto\">" +
+                      table(bad.head(shown), "Each disagreement: published and reproduced value").to_html() +
+                      "</div>\n```\n"]
     return "\n".join(lines)
 
 
@@ -262,6 +345,7 @@ def build_book(profile: str = "cpu") -> Path:
     if (res / "figures").exists():
         shutil.copytree(res / "figures", stage / "figures")
     (stage / "results.md").write_text(results_page(profile))
+    (stage / "reproduction.md").write_text(reproduction_page(profile))
     commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "?"
     for nb in executed:

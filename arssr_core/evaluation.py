@@ -197,7 +197,7 @@ def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride:
                progress: bool = True) -> pd.DataFrame:
     """One row per (method, scale) with every metric of :func:`arssr_core.metrics.evaluate`.
 
-    The GT is already min-max normalised to [0, 1] (STUDY.md section 4); each SR volume is
+    The GT is already min-max normalised to [0, 1] (:mod:`arssr_core.metrics`); each SR volume is
     clipped to the GT's range rather than min-max normalised on its own, because an SR
     volume's extremes are a few over- or undershooting voxels (cubic ringing), and
     rescaling by them would change every voxel's intensity by an arbitrary gain.
@@ -421,10 +421,18 @@ def lesion_table(profile: str, subjects: Sequence[dict], methods: Sequence[Metho
 
 
 def mask_centre(mask: np.ndarray) -> tuple[int, ...]:
-    """The voxel nearest a mask's centre of mass."""
+    """A voxel inside the mask's largest connected part, the one nearest that part's centre of
+    mass (where several lesions lie apart, a view through it shows a lesion, not the space
+    between them)."""
     from scipy import ndimage
 
-    return tuple(int(round(v)) for v in ndimage.center_of_mass(np.asarray(mask, dtype=bool)))
+    m = np.asarray(mask, dtype=bool)
+    lab, n = ndimage.label(m)
+    if n > 1:
+        m = lab == (1 + int(np.argmax(ndimage.sum_labels(m, lab, index=np.arange(1, n + 1)))))
+    idx = np.argwhere(m)
+    c = idx.mean(0)
+    return tuple(int(v) for v in idx[np.argmin(((idx - c) ** 2).sum(1))])
 
 
 def real_lr_requests(voxel_size: Sequence[float], scales: Iterable[float],

@@ -6,7 +6,7 @@ A notebook cell reads ``train_arssr("cpu", "rdn")``; the loops live here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -247,6 +247,16 @@ def learning_curves(profile: str) -> pd.DataFrame:
     from .pretrain import score_snapshots  # no committed runs: score the snapshots this profile's runs kept
 
     return score_snapshots(profile, checkpoints_dir(profile), progress=False)
+
+
+def curves_by_minutes(curves: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """Test PSNR (dB) of the labelled runs' kept weights (``labels``: run tag -> method) by scale
+    and idle-CPU minutes of training (rows, to 0.1 min) and method (columns); step 0 left out.
+    A run's last point may be its ``best.pt`` at its best step, off the shared minutes."""
+    at = curves[curves["tag"].isin(list(labels)) & (curves["step"] > 0)].assign(
+        method=lambda d: d["tag"].map(labels), minutes=lambda d: d["cpu_minutes"].round(1))
+    return at.pivot_table(index=["scale", "minutes"], columns="method", values="psnr").rename_axis(
+        index=["scale", "idle-CPU minutes"])
 
 
 def budget_caveat(profile: str) -> str:

@@ -1,20 +1,27 @@
-"""Run the numbered notebooks with papermill, in order, skipping what has not changed.
+"""Run the numbered notebooks with papermill, in order, skipping what already ran here.
 
 ``arssr reproduce --profile P [--only 03] [--params 'scales=[2,4]'] [--force]``
+``arssr check --profile P [--against REV]``
 
 Each notebook runs with ``profile`` (and any overrides) into
-``results/<profile>/notebooks/<name>.ipynb``. A notebook is skipped when its source,
-its parameters, the ``arssr_core`` code and the profile file hash to what its last
-successful run recorded (``results/<profile>/notebooks/runs.json``). The first failure
-stops the run, naming the notebook and the failing cell; the partial executed
-notebook stays for inspection.
+``results/<profile>/notebooks/<name>.ipynb``. Its *key* hashes what its results depend on:
+its code cells, its parameters and the ``arssr_core`` code (comments and docstrings ignored);
+its record also lists every checkpoint and data file the notebook read while it ran
+(:mod:`arssr_core.reads`) with its content hash. A notebook is skipped only when it ran on
+this clone with the same key and inputs (``runs.local.json``, not committed): a fresh
+clone re-executes every notebook, however its committed record (``runs.json``, the published
+one, with each run's environment and time) reads. A Markdown-only edit reruns nothing; the
+executed copy takes the new text. The first failure stops the run, naming the notebook and
+the failing cell; the partial executed notebook stays for inspection. After a run, every
+table is compared with the published one (:mod:`arssr_core.reproduction`).
 """
-
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,29 +89,146 @@ def _split_top(text: str) -> list[str]:
     return [m.strip() for m in merged if m.strip()]
 
 
-#: Package files that cannot change a notebook's results (running and publishing them).
-NOT_RESULTS = {"pipeline.py", "book.py", "cli.py", "command.py"}
+#: Package files that cannot change a notebook's results (running, checking and publishing them).
+NOT_RESULTS = {"pipeline.py", "book.py", "cli.py", "command.py", "dicom.py", "reads.py", "reproduction.py"}
+
+
+def _strip_docs(tree: ast.AST) -> ast.AST:
+    """Drop every docstring (module, class, function) from a parsed module."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_text(path: Path) -> str:
+    """What of a package file can change results: Python without comments and docstrings (its
+    syntax tree), YAML and JSON as parsed data, anything else as it is."""
+    text = path.read_text()
+    if path.suffix == ".py":
+        return ast.dump(_strip_docs(ast.parse(text)), annotate_fields=False, include_attributes=False)
+    if path.suffix in (".yaml", ".yml"):
+        return json.dumps(yaml.safe_load(text), sort_keys=True, default=str)
+    if path.suffix == ".json":
+        return json.dumps(json.loads(text), sort_keys=True)
+    return text
 
 
 def _code_hash() -> str:
-    """Hash of the package code that notebooks' results depend on."""
+    """Hash of the package code that notebooks' results depend on (comments and docstrings ignored)."""
     h = hashlib.sha256()
     for p in sorted((REPO_ROOT / "arssr_core").rglob("*")):
         if p.name in NOT_RESULTS:
             continue
         if p.suffix in (".py", ".yaml", ".json", ".csv") and "__pycache__" not in p.parts:
             h.update(p.relative_to(REPO_ROOT).as_posix().encode())
-            h.update(p.read_bytes())
+            h.update(code_text(p).encode())
     return h.hexdigest()
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes (remembered per path, size and modification time)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _FILE_HASHES[key] = h.hexdigest()
+    return _FILE_HASHES[key]
+
+
+def input_hashes(files: list[Path]) -> dict[str, str]:
+    """``{path: sha256}`` of the files a notebook read (paths relative to the repository where
+    they lie inside it)."""
+    out = {}
+    for p in files:
+        try:
+            name = p.resolve().relative_to(REPO_ROOT.resolve()).as_posix()
+        except ValueError:
+            name = str(p)
+        out[name] = file_hash(p)
+    return out
+
+
+def inputs_unchanged(record: dict | None) -> bool:
+    """True when every file a notebook's record says it read still has the recorded content."""
+    for name, digest in ((record or {}).get("inputs") or {}).items():
+        p = Path(name) if Path(name).is_absolute() else REPO_ROOT / name
+        if not p.is_file() or file_hash(p) != digest:
+            return False
+    return True
+
+
+def is_current(nb: Path, record: dict | None, params: dict[str, Any] | None = None) -> bool:
+    """True when a notebook's record matches the current state: the key of its code, parameters
+    and package code, and the content of every input file it read."""
+    if not record:
+        return False
+    return record.get("key") == run_key(nb, params if params is not None else record.get("params", {})) \
+        and inputs_unchanged(record)
+
+
+def notebook_code(nb: Path) -> str:
+    """The code cells of a notebook (what runs; its Markdown is narrative)."""
+    cells = json.loads(nb.read_text())["cells"]
+    return "\n# ---- cell\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                                    for c in cells if c["cell_type"] == "code")
 
 
 def run_key(nb: Path, params: dict[str, Any]) -> str:
-    """Hash of what a notebook's results depend on: its source, parameters and the package code."""
+    """Hash of the code a notebook's results depend on: its code cells, its parameters and the
+    package code (comments and docstrings ignored). The files it reads are checked apart, by
+    content (the record's ``inputs``, :func:`is_current`)."""
     h = hashlib.sha256()
-    h.update(nb.read_bytes())
+    h.update(notebook_code(nb).encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     h.update(_code_hash().encode())
     return h.hexdigest()
+
+
+def environment() -> dict[str, Any]:
+    """Where a notebook ran: package versions, CPU (features, threads), GPU."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .device import machine
+
+    def v(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    pkgs = ("torch", "numpy", "scipy", "nibabel", "scikit-image", "pandas", "antspyx", "papermill")
+    return {"python": sys.version.split()[0], "packages": {p: v(p) for p in pkgs}, **machine()}
+
+
+def refresh_markdown(src: Path, executed: Path) -> bool:
+    """Copy the Markdown cells of a notebook into its executed copy when only they changed (the
+    code cells match one for one); returns True if the executed notebook was rewritten."""
+    a = json.loads(src.read_text())
+    b = json.loads(executed.read_text())
+    ran = [c for c in b["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    text = lambda c: "".join(c["source"]) if isinstance(c["source"], list) else c["source"]  # noqa: E731
+    if len(ran) != len(a["cells"]) or any(x["cell_type"] != y["cell_type"] or (x["cell_type"] == "code" and text(x) != text(y))
+                                          for x, y in zip(a["cells"], ran)):
+        return False
+    changed = False
+    for x, y in zip(a["cells"], ran):
+        if x["cell_type"] == "markdown" and text(x) != text(y):
+            y["source"] = x["source"]
+            changed = True
+    if changed:
+        with atomic_path(executed) as tmp:
+            tmp.write_text(json.dumps(b, indent=1, ensure_ascii=False) + "\n")
+    return changed
 
 
 def _declared_parameters(nb: Path) -> set[str]:
@@ -125,14 +249,21 @@ def _declared_parameters(nb: Path) -> set[str]:
 
 
 def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[str, Any] | None = None,
-              force: bool = False, kernel: str = "python3") -> list[dict[str, Any]]:
-    """Run the notebooks in order; return one summary row per notebook."""
+              force: bool = False, kernel: str = "python3", report: bool = True) -> list[dict[str, Any]]:
+    """Run the notebooks in order; return one summary row per notebook.
+
+    A notebook is skipped only when it already ran *here* (``runs.local.json``, not committed)
+    with the key of the current state; the committed ``runs.json`` is the published record and
+    is rewritten by every run. When only a notebook's Markdown changed, its executed copy takes
+    the new text without a rerun. After a run, ``report`` compares every table with the
+    published one (:mod:`arssr_core.reproduction`).
+    """
     import papermill as pm
 
     out_dir = results_dir(profile) / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    state_path = out_dir / "runs.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    state_path, local_path = out_dir / "runs.json", out_dir / "runs.local.json"
+    local = json.loads(local_path.read_text()) if local_path.exists() else {}
     rows = []
     todo = notebooks(only)
     print(f"arssr reproduce: profile '{profile}', {len(todo)} notebook(s) -> {out_dir}", flush=True)
@@ -141,12 +272,17 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         nb_params = {"profile": profile, **{k: v for k, v in (params or {}).items() if k in declared}}
         key = run_key(nb, nb_params)
         out = out_dir / nb.name
-        if not force and state.get(nb.name, {}).get("key") == key and out.exists():
-            print(f"[{i}/{len(todo)}] {nb.name}: unchanged since its last run, skipped", flush=True)
+        if not force and out.exists() and local.get(nb.name, {}).get("key") == key and inputs_unchanged(local.get(nb.name)):
+            note = ", its new Markdown copied in" if refresh_markdown(nb, out) else ""
+            print(f"[{i}/{len(todo)}] {nb.name}: ran here with these inputs, skipped{note}", flush=True)
             rows.append({"notebook": nb.name, "status": "skipped", "seconds": 0.0})
             continue
         print(f"[{i}/{len(todo)}] {nb.name}: running with {nb_params}", flush=True)
         t0 = time.perf_counter()
+        log = out_dir / f".{nb.stem}.reads"
+        log.unlink(missing_ok=True)
+        previous = os.environ.get("ARSSR_READ_LOG")
+        os.environ["ARSSR_READ_LOG"] = str(log)  # the kernel records the input files it reads
         try:
             pm.execute_notebook(str(nb), str(out), parameters=nb_params, kernel_name=kernel,
                                 cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
@@ -158,18 +294,34 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
                 f"{nb.name} failed in cell {e.exec_count} ({e.ename}: {str(e.evalue)[:300]}); "
                 f"the partial executed notebook is {out}"
             ) from None
+        finally:
+            if previous is None:
+                os.environ.pop("ARSSR_READ_LOG", None)
+            else:
+                os.environ["ARSSR_READ_LOG"] = previous
         dt = time.perf_counter() - t0
+        from .reads import read_log
+
+        inputs = input_hashes(read_log(log))
+        log.unlink(missing_ok=True)
         from .device import describe_machine
 
         entry = {"key": key, "params": nb_params, "seconds": round(dt, 1),
-                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine()}
-        state = json.loads(state_path.read_text()) if state_path.exists() else {}  # another run may have written
-        state[nb.name] = entry
-        with atomic_path(state_path) as tmp:
-            tmp.write_text(json.dumps(state, indent=2))
+                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine(),
+                 "environment": environment(), "inputs": inputs}
+        for path in (state_path, local_path):  # re-read: another run may have written
+            state = json.loads(path.read_text()) if path.exists() else {}
+            state[nb.name] = entry
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(state, indent=2))
+        local[nb.name] = entry
         rows.append({"notebook": nb.name, "status": "ran", "seconds": dt})
         print(f"[{i}/{len(todo)}] {nb.name}: done in {dt:.0f} s", flush=True)
     _summary(rows)
+    if report and any(r["status"] == "ran" for r in rows):
+        from .reproduction import describe, write_report
+
+        print("\n" + describe(write_report(profile)), flush=True)
     return rows
 
 
@@ -185,6 +337,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .reproduction import describe, write_report
+
+    summary = write_report(args.profile, args.against)
+    print(describe(summary))
+    print(f"written: {results_dir(args.profile) / 'reproduction.csv'}")
+    return 0
+
+
 def _cmd_book(args: argparse.Namespace) -> int:
     from .book import build_book
 
@@ -194,13 +355,17 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Add ``reproduce`` and ``book`` to the ``arssr`` command."""
+    """Add ``reproduce``, ``check`` and ``book`` to the ``arssr`` command."""
     r = sub.add_parser("reproduce", help="run the numbered notebooks with papermill into results/<profile>/")
     r.add_argument("--profile", default="cpu", help="smoke, cpu (default) or full")
     r.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 03 04")
     r.add_argument("--params", default=None, help="overrides, e.g. \"scales=[2,4] data_root=/data/hcp\"")
     r.add_argument("--force", action="store_true", help="rerun notebooks even if unchanged")
     r.set_defaults(func=_cmd_reproduce)
+    c = sub.add_parser("check", help="compare results/<profile>/tables with the published ones (a git revision)")
+    c.add_argument("--profile", default="cpu")
+    c.add_argument("--against", default="HEAD", help="git revision of the published results (default HEAD)")
+    c.set_defaults(func=_cmd_check)
     b = sub.add_parser("book", help="build the Jupyter Book from results/<profile>/ (offline)")
     b.add_argument("--profile", default="cpu")
     b.set_defaults(func=_cmd_book)

@@ -129,12 +129,29 @@ def snapshot_steps(run: str | Path) -> list[int]:
     return sorted(int(p.stem.split("-")[1]) for p in Path(run).glob("step-*.pt"))
 
 
+def kept_weights(run: str | Path) -> dict[int, Path]:
+    """Step -> file of every set of weights a run folder kept: its snapshots, and its ``best.pt``
+    at its best step where no snapshot holds that step (the point where a curve whose
+    snapshots were not kept ends)."""
+    from .train import read_checkpoint
+
+    run = Path(run)
+    out = {s: run / f"step-{s:06d}.pt" for s in snapshot_steps(run)}
+    if (run / "best.pt").exists():
+        best = read_checkpoint(run / "best.pt")["meta"].get("best_step")
+        if best is not None and int(best) not in out:
+            out[int(best)] = run / "best.pt"
+    return dict(sorted(out.items()))
+
+
 def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | None = None,
-                    only: list[str] | None = None, progress: bool = True, cubic: bool = True) -> pd.DataFrame:
-    """PSNR (dB, the profile's test region, data range 1) of every kept snapshot of every job: the
-    learning curves. ArSSR models at each of ``scales`` (default: the baselines' scales),
-    a baseline at its own scale; cubic interpolation as the reference per scale. ``cpu_minutes``
-    places a snapshot on the idle-CPU clock of the profile's ``budget.cpu_s_per_step``."""
+                    only: list[str] | None = None, progress: bool = True, cubic: bool = True,
+                    skip: set[tuple[str, int]] | None = None) -> pd.DataFrame:
+    """PSNR (dB, the profile's test region, data range 1) of every kept set of weights of every
+    job (:func:`kept_weights`; ``skip``: (tag, step) pairs scored before): the learning curves.
+    ArSSR models at each of ``scales`` (default: the baselines' scales), a baseline at its own
+    scale; cubic interpolation as the reference per scale. ``cpu_minutes`` places a point on
+    the idle-CPU clock of the profile's ``budget.cpu_s_per_step``."""
     from tqdm.auto import tqdm
 
     from .data.degrade import downsample, resize_cubic
@@ -153,10 +170,9 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
     rows = [{"tag": "cubic", "model": "cubic", "scale": s, "step": 0, "psnr": psnr(resize_cubic(lrs[s], gt.shape))}
             for s in scales] if cubic else []
     dev = pick_device("auto")
-    todo = [(j, st) for j in jobs(profile) if only is None or j.tag in only
-            for st in snapshot_steps(Path(out_root) / j.tag)]
-    for job, step in tqdm(todo, desc="score snapshots", disable=not progress):
-        path = Path(out_root) / job.tag / f"step-{step:06d}.pt"
+    todo = [(j, st, path) for j in jobs(profile) if only is None or j.tag in only
+            for st, path in kept_weights(Path(out_root) / j.tag).items() if (j.tag, st) not in (skip or set())]
+    for job, step, path in tqdm(todo, desc="score snapshots", disable=not progress):
         model, _ = load_sr_model(path, device=dev)
         segs = read_checkpoint(path)["meta"].get("segments") or []
         cont = [g["from_step"] for g in segs if g.get("continued_from")]
@@ -168,29 +184,32 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
                 sr = super_resolve(model, lrs[s], gt.shape, precision="fp32", device=dev)
             rows.append({"tag": job.tag, "model": job.model, "section": job.section, "scale": s, "step": step,
                          "fraction": step / job.steps, "cpu_minutes": step * rate / 60 if rate else None,
-                         "psnr": psnr(sr), "continued_from": cont[-1] if cont else None})
+                         "psnr": psnr(sr), "continued_from": cont[-1] if cont else None, "weights": path.name})
     df = pd.DataFrame(rows)
     df["scored_on"] = machine()["cpu"] + (f" + {dev}" if dev.type == "cuda" else "")
     return df
 
 
-def _score_one(profile: str, out_root: str, tag: str | None) -> pd.DataFrame:
+def _score_one(profile: str, out_root: str, tag: str | None, skip: set[tuple[str, int]] | None = None) -> pd.DataFrame:
     import torch
 
     torch.set_num_threads(1)
-    return score_snapshots(profile, out_root, only=[tag] if tag else [], progress=False, cubic=tag is None)
+    return score_snapshots(profile, out_root, only=[tag] if tag else [], progress=False, cubic=tag is None,
+                           skip=skip)
 
 
-def score_all(profile: str, out_root: str | Path, workers: int = 1, only: list[str] | None = None) -> pd.DataFrame:
+def score_all(profile: str, out_root: str | Path, workers: int = 1, only: list[str] | None = None,
+              skip: set[tuple[str, int]] | None = None) -> pd.DataFrame:
     """:func:`score_snapshots` of every job (and cubic), ``workers`` jobs at a time."""
     tags = [None] + [j.tag for j in jobs(profile) if only is None or j.tag in only]
     if workers <= 1:
-        parts = [_score_one(profile, str(out_root), t) for t in tags]
+        parts = [_score_one(profile, str(out_root), t, skip) for t in tags]
     else:
         import multiprocessing as mp
 
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            parts = list(pool.map(_score_one, [profile] * len(tags), [str(out_root)] * len(tags), tags))
+            parts = list(pool.map(_score_one, [profile] * len(tags), [str(out_root)] * len(tags), tags,
+                                  [skip] * len(tags)))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -242,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stop-after-s", type=float, default=None,
                    help="start no new chunk after this many seconds (the run resumes next time)")
     p.add_argument("--only", nargs="*", default=None, help="run tags (e.g. rescnn-x2 arssr-rdn)")
-    p.add_argument("--score", action="store_true", help="score the snapshots into learning_curves.csv")
+    p.add_argument("--score", action="store_true", help="score the kept weights into learning_curves.csv")
+    p.add_argument("--only-new", action="store_true",
+                   help="score only the (run, step) points that learning_curves.csv does not hold yet")
     a = p.parse_args(argv)
     stop_by = time.time() + a.stop_after_s if a.stop_after_s else None
     state = run_jobs(a.profile, a.out, a.workers, a.chunk, stop_by, a.only)
@@ -250,8 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.score:
         from .io_utils import atomic_path
 
-        df = score_all(a.profile, a.out, a.workers, a.only)
         path = Path(a.out) / "learning_curves.csv"
+        skip = None
+        if a.only_new and path.exists():
+            old = pd.read_csv(path)
+            skip = set(zip(old["tag"], old["step"].astype(int)))
+        df = score_all(a.profile, a.out, a.workers, a.only, skip)
         if path.exists():  # rows scored before (other runs, earlier stretches) stay
             df = merge_curves(pd.read_csv(path), df, a.out, a.profile)
         with atomic_path(path) as tmp:

@@ -55,6 +55,20 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
     return sty
 
 
+def settings(values: Mapping[str, object], caption: str | None = None) -> "pd.io.formats.style.Styler":
+    """A recipe or record (``{setting: value}``) as a two-column table shown whole: every value
+    as text (a per-model dict of steps reads ``srcnn3d 33650, dcsrn 22800``), no index."""
+    def text(v: object) -> str:
+        if isinstance(v, Mapping):
+            return ", ".join(f"{k} {w}" for k, w in v.items())
+        if isinstance(v, (list, tuple)):
+            return ", ".join(f"{w:g}" if isinstance(w, float) else str(w) for w in v)
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    df = pd.DataFrame({"setting": list(values), "value": [text(v) for v in values.values()]})
+    return table(df, caption)
+
+
 def load_table(profile: str, name: str) -> pd.DataFrame:
     """Read back a table written by :func:`save_table`."""
     return pd.read_csv(results_dir(profile) / "tables" / f"{name}.csv")
@@ -90,15 +104,30 @@ def plot_training_curves(runs: Mapping[str, Path | str], smooth: int = 25) -> pl
 def plot_metric_vs_scale(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "ssim", "lpips", "psi", "lpc_si"),
                          method_col: str = "method", scale_col: str = "scale") -> plt.Figure:
     """One panel per metric: value against scale, one line per method."""
+    from .evaluation import BETTER
+
     metrics = tuple(m for m in metrics if m in table.columns)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.2), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
+    cols = min(3, len(metrics))
+    rows = -(-(len(metrics) + 1) // cols) if len(metrics) > 2 else 1  # a free panel holds the legend
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax, m in zip(flat, metrics):
         for method, g in table.groupby(method_col, sort=False):
             g = g.sort_values(scale_col)
-            ax.plot(g[scale_col], g[m], marker="o", label=method)
-        ax.set(xlabel="scale", title=m.upper().replace("_", "-"))
+            ax.plot(g[scale_col], g[m], marker="o", ms=4, label=method)
+        arrow = {1: " (higher is better)", -1: " (lower is better)"}.get(BETTER.get(m, 0), "")
+        ax.set_xlabel("scale", fontsize=10)
+        ax.set_title(m.upper().replace("_", "-") + arrow, fontsize=10)
+        ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    handles, labels = flat[0].get_legend_handles_labels()
+    spare = flat[len(metrics):]
+    for ax in spare:
+        ax.axis("off")
+    if spare:
+        spare[0].legend(handles, labels, loc="center", fontsize=10, frameon=False)
+    else:
+        flat[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -148,11 +177,13 @@ def plot_sr_grid(gt, srs: Mapping, methods: list[str], scales: list[float], axis
 
 
 def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int, int] | None = None,
-                    zoom_box: tuple[int, int, int] | None = None, zoom_size: int = 32) -> plt.Figure:
+                    zoom_box: tuple[int, int, int] | None = None, zoom_size: int = 32,
+                    outline: "np.ndarray | None" = None, outline_label: str = "lesion") -> plt.Figure:
     """Rows: the three orthogonal views through ``centre``; columns: the volumes (same grid).
 
     ``zoom_box``: a point whose ``zoom_size`` neighbourhood is shown enlarged in an extra
-    row (axial view), with its box drawn on the axial slice.
+    row (axial view), with its box drawn on the axial slice. ``outline``: a boolean volume
+    (same grid) drawn as a red contour on every view, e.g. the lesion mask.
     """
     import numpy as np
     from matplotlib.patches import Rectangle
@@ -162,12 +193,17 @@ def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int,
     centre = tuple(n // 2 for n in ref.shape) if centre is None else centre
     rows = 3 + (zoom_box is not None)
     fig, axes = plt.subplots(rows, len(names), figsize=(2.3 * len(names), 2.3 * rows), squeeze=False)
+    def contour(ax, m2d) -> None:
+        if m2d is not None and np.any(m2d):
+            ax.contour(np.rot90(m2d.astype(float)), levels=[0.5], colors=["red"], linewidths=0.8)
+
+    cut = lambda a: [a[centre[0], :, :], a[:, centre[1], :], a[:, :, centre[2]]]  # noqa: E731
     for c, name in enumerate(names):
         v = volumes[name]
-        views = [v[centre[0], :, :], v[:, centre[1], :], v[:, :, centre[2]]]
-        for r, img in enumerate(views):
+        for r, img in enumerate(cut(v)):
             ax = axes[r][c]
             ax.imshow(np.rot90(img), cmap="gray", vmin=0, vmax=1)
+            contour(ax, cut(outline)[r] if outline is not None else None)
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
                 ax.set_title(name, fontsize=9)
@@ -180,9 +216,16 @@ def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int,
                                    fill=False, ec="yellow", lw=1))
             patch = v[x0:x0 + zoom_size, y0:y0 + zoom_size, centre[2]]
             axes[3][c].imshow(np.rot90(patch), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if outline is not None:
+                contour(axes[3][c], outline[x0:x0 + zoom_size, y0:y0 + zoom_size, centre[2]])
             axes[3][c].set_xticks([]), axes[3][c].set_yticks([])
     for r, lab in enumerate(["sagittal", "coronal", "axial", "zoom"][:rows]):
         axes[r][0].set_ylabel(lab, fontsize=9)
+    if outline is not None and np.any(outline):
+        from matplotlib.lines import Line2D
+
+        axes[0][-1].legend(handles=[Line2D([], [], color="red", lw=1, label=outline_label)], loc="lower right",
+                           fontsize=7, framealpha=0.7)
     fig.tight_layout()
     return fig
 

@@ -26,7 +26,7 @@ label region       colour
 6     cerebellum   pink
 ====  ===========  ===========
 
-Neuromorphometrics labels folded into the regions (STUDY.md section 3, checked against
+Neuromorphometrics labels folded into the regions (``neuromorphometrics.csv`` of the CAT12 source, checked against
 Colin27): CSF = 4, 11, 46, 49-52; WM = 44, 45; deep GM = 23, 30, 36, 37, 55-62;
 brainstem = 35; cerebellum = 38-41, 71-73; GM = every other label > 0.
 
@@ -37,8 +37,8 @@ shared by every result of the subject. Mask voxels that the warped atlas does no
 (extra-cerebral tissue the skull stripping kept) get the CSF prior.
 
 All arrays are in array-index order ``(X, Y, Z)`` with a 4x4 NIfTI affine (RAS, mm), as
-nibabel gives them. Intensities are expected min-max normalised to [0, 1] (STUDY.md
-section 4); Atropos itself is insensitive to an affine change of intensities.
+nibabel gives them. Intensities are expected min-max normalised to [0, 1] (as every
+metric expects); Atropos itself is insensitive to an affine change of intensities.
 Determinism: the registration runs with a fixed ANTs random seed (:data:`SEED`) in a child
 process with one ITK thread (``deterministic=True``, the default), which repeats bit for bit;
 multi-threaded ANTs registration does not, even with a seed. Atropos runs in-process

@@ -116,8 +116,10 @@ def pairs_figure(pairs: Sequence[dict[str, Any]], view: str = "axial", title: st
                                  (f"LR {p['lr'].shape[0]}^3", f"HR {p['hr'].shape[0]}^3 (x{p['scale']:g})",
                                   "|cubic(LR) - HR|")):
             vmax = 1.0 if "|" not in name else 0.3
-            ax.imshow(view_slice(img, view), cmap="gray" if "|" not in name else "magma", vmin=0, vmax=vmax,
-                      origin="lower", interpolation="nearest")
+            im = ax.imshow(view_slice(img, view), cmap="gray" if "|" not in name else "magma", vmin=0, vmax=vmax,
+                           origin="lower", interpolation="nearest")
+            if "|" in name:
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
             ax.set_title(name, fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -171,7 +173,7 @@ def profile_note(profile: str) -> str:
     from .profiles import load_profile
 
     cfg = load_profile(profile)
-    if profile == "smoke":
-        return ("**Profile `smoke`: tiny crops and a few steps, for tests and CI. "
+    if cfg.get("plumbing_only"):
+        return (f"**Profile `{profile}`: {str(cfg.get('description', '')).strip()} "
                 "The numbers and pictures on this page mean nothing.**")
     return f"Profile `{profile}`: {str(cfg.get('description', '')).strip()}"

@@ -10,7 +10,7 @@
 # every run to the profile's budget (python -m arssr_core.pretrain; a committed run of a smaller
 # budget goes on from its best.pt, see checkpoints/README.md) and returns "a-*" parts: every
 # record and learning_curves.csv, the best weights but those of ArSSR-RDN and SRResNet, and the
-# small baselines' new snapshots. `back` returns "b-*" parts: the two largest best.pt and the
+# small baselines' snapshots made here. `back` returns "b-*" parts: the two largest best.pt and the
 # resume state of any small run not yet finished (to finish it here).
 # Usage there:  bash scripts/pretrain_device.sh stage   (once per carried part)
 #               bash scripts/pretrain_device.sh train   then at once   bash scripts/pretrain_device.sh back
@@ -26,6 +26,7 @@ mkdir -p /tmp/data data/raw && cp -rn /tmp/data/. data/raw/ && cp -rn data/raw/.
 case "${1:-train}" in
 stage)
   mkdir -p $G && for part in .stage/*/; do [ -d "$part" ] && cp -r "$part". $G/; done
+  touch $G/.staged   # snapshots newer than this were made here (only those travel back)
   nvidia-smi -L 2>/dev/null; (cd $G && ls -d */ | tr '\n' ' '); echo; du -sh $G data/raw/* 2>/dev/null
   ;;
 train)
@@ -35,7 +36,7 @@ train)
       | tr '\r' '\n' | grep -v "it/s\]$" | tee $OUT/log.txt
   (cd $G && ls -la */ > $OUT/files.txt)
   (cd $G && tar cf - learning_curves.csv */history.csv */validation.csv \
-      $(ls */best.pt | grep -v -e arssr-rdn/ -e arssr-srresnet/) $(ls srcnn3d-*/step-*.pt dcsrn-*/step-*.pt 2>/dev/null) \
+      $(ls */best.pt | grep -v -e arssr-rdn/ -e arssr-srresnet/) $(find srcnn3d-* dcsrn-* -name 'step-*.pt' -newer .staged 2>/dev/null) \
       | split -b 15m - $OUT/a-)
   ls -la $OUT
   ;;

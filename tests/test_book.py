@@ -70,3 +70,39 @@ def test_a_page_whose_record_no_longer_matches_the_code_says_so(tmp_path):
     assert not is_stale(nb.name, fresh)
     assert is_stale(nb.name, {**fresh, "key": "0" * 64})
     assert not is_stale(nb.name, None)  # no record: nothing to compare
+
+
+def test_the_reproduction_page_shows_the_summary_and_every_disagreement(tmp_path, monkeypatch):
+    from arssr_core import reproduction
+    from arssr_core.book import reproduction_page
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    res = tmp_path / "cpu"
+    (res / "tables").mkdir(parents=True)
+    assert "No report yet" in reproduction_page("cpu")
+    pub = __import__("pandas").DataFrame({"method": ["Cubic", "ArSSR"], "scale": [2, 2], "psnr": [29.2, 31.06]})
+    n, bad = reproduction.compare_table("03_main_test", pub, pub.assign(psnr=[29.2, 30.5]))
+    summary = {"profile": "cpu", "against": "HEAD", "commit": "abc1234", "date": "2026-11-26", "tables": 1,
+               "cells": n, "disagree": len(bad), "per_table": {"03_main_test": {"cells": n, "disagree": len(bad)}},
+               "unpublished": ["09_new.csv"]}
+    (res / "reproduction.json").write_text(json.dumps(summary))
+    __import__("pandas").DataFrame([b.__dict__ for b in bad]).to_csv(res / "reproduction.csv", index=False)
+    page = reproduction_page("cpu")
+    assert "Compared 2 numbers and verdicts of 1 tables" in page and "abc1234" in page
+    assert "03_main_test (1)" in page and "method=ArSSR, scale=2" in page and "30.5" in page
+    assert "09_new.csv" in page
+
+
+def test_every_figure_a_notebook_draws_gets_a_numbered_caption_under_it(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    fig = nbformat.v4.new_code_cell('fig = plot()\nreport.save_figure(fig, profile, "03_metrics_vs_scale")')
+    fig.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"})]
+    loop = nbformat.v4.new_code_cell('for s in subjects:\n    report.save_figure(fig, profile, f"04_lesion_{s}_x4")')
+    loop.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"}) for _ in range(2)]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 03 · Main test"), fig, loop]
+    src, dst = tmp_path / "03_main_test.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    prepare_notebook(src, dst, "cpu")
+    md = ["".join(c["source"]) for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "markdown"]
+    assert md[-2].startswith("**Figure 1.** Each metric against the scale")
+    assert md[-1].startswith("**Figures 2-3.** Every method at x4 around a lesion")

@@ -29,3 +29,7 @@ def test_mask_centre():
     m = np.zeros((10, 10, 10), bool)
     m[2:5, 6:9, 0:3] = True
     assert mask_centre(m) == (3, 7, 1)
+    m[:] = False
+    m[0:2, 0:2, 0:2] = True  # two lesions apart: the centre lies in the larger, not between them
+    m[6:9, 6:9, 6:9] = True
+    assert mask_centre(m) == (7, 7, 7) and m[mask_centre(m)]

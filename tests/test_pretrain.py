@@ -46,7 +46,7 @@ def test_committed_runs_are_taken_as_they_are_and_say_whether_they_trained():
             assert run["reused"] == "pretrained" and run["untrained"] is None, (model, s, run["untrained"])
     assert ex.baseline_checkpoint("cpu", "dcsrn", 4.0).parts[-3:] == ("pretrained", "dcsrn-x4", "best.pt")
     summary = ex.checkpoint_summary(ex.baseline_checkpoint("cpu", "srcnn3d", 2.0))
-    assert summary["steps_run"] == 22400
+    assert summary["steps_run"] == 33650
     assert summary["trained_on"].startswith("cuda (bf16) to step 9000, then cpu (bf16) to step 9250, "
                                             "then continued from step 9250 with a new optimiser on cuda")
     curves = ex.learning_curves("cpu")
@@ -93,3 +93,30 @@ def test_a_run_continued_from_its_kept_weights_keeps_its_records_and_says_what_i
     assert pretrain.continued_from(tmp_path) == b
     assert not torch.equal(last["state_dict"]["body.0.weight"] if "body.0.weight" in last["state_dict"]
                            else next(iter(last["state_dict"].values())), next(iter(kept["state_dict"].values())))
+
+
+def test_a_curve_ends_at_the_kept_weights_where_the_last_snapshots_were_not_kept(tmp_path):
+    """``kept_weights``: the snapshots, plus ``best.pt`` at its best step when no snapshot holds
+    that step; ``--only-new`` scoring skips the (run, step) points scored before."""
+    import shutil
+
+    from arssr_core.train import read_checkpoint
+
+    src = ex.baseline_checkpoint("cpu", "srcnn3d", 2.0).parent
+    run = tmp_path / "srcnn3d-x2"
+    shutil.copytree(src, run)
+    best = int(read_checkpoint(run / "best.pt")["meta"]["best_step"])
+    kept = pretrain.kept_weights(run)
+    assert kept[0].name == "step-000000.pt" and list(kept) == sorted(kept)
+    if (run / f"step-{best:06d}.pt").exists():
+        assert all(p.name != "best.pt" for p in kept.values())
+    else:
+        assert kept[best].name == "best.pt"
+    for p in run.glob("step-*.pt"):
+        if int(p.stem.split("-")[1]) > 0:
+            p.unlink()  # snapshots not kept: the curve ends at best.pt
+    assert pretrain.kept_weights(run) == {0: run / "step-000000.pt", best: run / "best.pt"}
+    scored = pretrain.score_snapshots("cpu", tmp_path, only=["srcnn3d-x2"], progress=False, cubic=False,
+                                      skip={("srcnn3d-x2", 0)})
+    assert scored["step"].tolist() == [best] and scored["weights"].tolist() == ["best.pt"]
+    assert scored["psnr"].iloc[0] > 29.2  # the kept weights beat cubic interpolation (29.20 dB) at x2

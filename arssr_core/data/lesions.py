@@ -1,6 +1,6 @@
 """Synthetic white-matter lesions inserted into a healthy T1 volume, mask kept.
 
-No registry ships a white-matter lesion volume (STUDY.md section 3), so the lesion
+No registry ships a white-matter lesion volume (see :mod:`.sources`), so the lesion
 test set adds synthetic lesions to Colin27 and labels them synthetic.
 
 White-matter mask (:func:`white_matter_mask`). The mask comes from the subject's own

@@ -7,7 +7,7 @@ run; :mod:`arssr_core.data.catalog` reads it back. Files whose NIfTI and sidecar
 exist are skipped unless ``redo``; every write is atomic (a sidecar is written only
 after its volumes, so its presence means the item is complete).
 
-Roles (STUDY.md section 3):
+Roles (the book's data page, notebook 00):
 
 - ``train/``: each training volume of :data:`arssr_core.data.volumes.TRAIN_SOURCES`
   (robust normalisation, cropped to the head, exactly as
@@ -15,7 +15,7 @@ Roles (STUDY.md section 3):
   posterior slab, plus ``pseudo_subjects`` augmented copies of that part
   (:mod:`.augment`);
 - ``val/``: the held-out posterior slabs;
-- ``test/``: Colin27 ``ch2bet``, min-max normalised (STUDY.md section 4);
+- ``test/``: Colin27 ``ch2bet``, min-max normalised (as every metric expects, :mod:`arssr_core.metrics`);
 - ``lesion/``: the real tumour (MRBrainTumor2, robust normalisation, mask = label 1)
   and Colin27 with synthetic WM lesions (:mod:`.lesions`; lesion mask and WM mask kept;
   the WM mask is Colin27's multi-Otsu WM class restricted to MNI152 WM probability >= 0.5);

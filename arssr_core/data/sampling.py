@@ -1,4 +1,4 @@
-"""Training and validation samples as the paper draws them (STUDY.md section 2).
+"""Training and validation samples as the paper draws them (Wu et al. 2022, section 4.1.3).
 
 ArSSR sample: a random ``crop``^3 HR crop of a training volume, a scale
 ``s = round(U(2, 4.04), 1)``, the HR patch = the first ``round(lr_size * s)`` voxels per

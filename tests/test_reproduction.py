@@ -1,0 +1,184 @@
+"""Run keys that cannot lie and the reproduction report: what a key covers and ignores, what
+the runner skips and reruns, and a table compared cell by cell with stated tolerances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from arssr_core import pipeline, reproduction
+from arssr_core.paths import REPO_ROOT
+
+NB = REPO_ROOT / "notebooks" / "03_main_test.ipynb"
+
+
+def test_code_text_ignores_comments_and_docstrings_but_not_code(tmp_path):
+    a, b, c = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
+    a.write_text('"""Module."""\n\ndef f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n')
+    b.write_text('"""Another text."""\n# a comment\ndef f(x):\n    """Two times x, reworded."""\n\n    return 2 * x\n')
+    c.write_text('"""Module."""\n\ndef f(x):\n    """Twice x."""\n    return 3 * x\n')
+    assert pipeline.code_text(a) == pipeline.code_text(b)
+    assert pipeline.code_text(a) != pipeline.code_text(c)
+    y1, y2 = tmp_path / "p.yaml", tmp_path / "q.yaml"
+    y1.write_text("a: 1  # one\nb: [2, 3]\n")
+    y2.write_text("# reordered\nb: [2, 3]\na: 1\n")
+    assert pipeline.code_text(y1) == pipeline.code_text(y2)
+
+
+def test_key_ignores_markdown_and_covers_code_cells(tmp_path):
+    nb = json.loads(NB.read_text())
+    md = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+    md["source"] = "A reworded paragraph."
+    edited = tmp_path / NB.name
+    edited.write_text(json.dumps(nb))
+    params = {"profile": "cpu"}
+    assert pipeline.run_key(edited, params) == pipeline.run_key(NB, params)
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", []))
+    code["source"] = "".join(code["source"]) + "\nx = 1"
+    edited.write_text(json.dumps(nb))
+    assert pipeline.run_key(edited, params) != pipeline.run_key(NB, params)
+
+
+def test_a_kernel_records_the_checkpoint_and_data_files_it_reads(tmp_path):
+    """With ``$ARSSR_READ_LOG`` set, importing the package logs each input file opened for reading
+    (checkpoints, data); files written, and files elsewhere, are not inputs."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "reads.txt"
+    ckpts = tmp_path / "ckpts"
+    (ckpts / "run").mkdir(parents=True)
+    (ckpts / "run" / "best.pt").write_bytes(b"weights")
+    code = ("import arssr_core, pathlib\n"
+            "open(r'%s').read()\n"  # an input
+            "pathlib.Path(r'%s').write_text('out')\n"  # written: not an input
+            "open(r'%s').read()\n") % (ckpts / "run" / "best.pt", ckpts / "run" / "new.csv", NB)
+    env = {**__import__("os").environ, "ARSSR_READ_LOG": str(log), "ARSSR_CHECKPOINTS": str(ckpts)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
+    from arssr_core.reads import read_log
+
+    assert read_log(log) == [(ckpts / "run" / "best.pt").resolve()]
+
+
+def test_markdown_only_edit_is_copied_into_the_executed_notebook(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('profile = "x"')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("Old text."), p, nbformat.v4.new_code_cell("1 + 1")]
+    src = tmp_path / "00_x.ipynb"
+    nbformat.write(nb, src)
+    executed = json.loads(src.read_text())
+    inj = nbformat.v4.new_code_cell('profile = "cpu"')
+    inj.metadata["tags"] = ["injected-parameters"]
+    executed["cells"].insert(2, json.loads(json.dumps(inj)))
+    executed["cells"][3]["outputs"] = [{"output_type": "execute_result", "data": {"text/plain": "2"},
+                                        "metadata": {}, "execution_count": 1}]
+    out = tmp_path / "out.ipynb"
+    out.write_text(json.dumps(executed))
+    assert not pipeline.refresh_markdown(src, out)  # nothing changed
+    nb.cells[0].source = "New text."
+    nbformat.write(nb, src)
+    assert pipeline.refresh_markdown(src, out)
+    got = json.loads(out.read_text())
+    assert "".join(got["cells"][0]["source"]) == "New text."
+    assert got["cells"][3]["outputs"][0]["data"]["text/plain"] == "2"  # outputs kept
+    nb.cells[2].source = "1 + 2"  # a code edit is not copied: it needs a rerun
+    nbformat.write(nb, src)
+    assert not pipeline.refresh_markdown(src, out)
+
+
+def test_a_fresh_clone_reruns_what_its_committed_record_says_is_current(tmp_path, monkeypatch):
+    """A committed runs.json whose keys match is not enough to skip: only a run on this clone is."""
+    import nbformat
+
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('profile = "x"')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell("1 + 1")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / "00_tiny.ipynb")
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
+    rows = pipeline.reproduce("smoke", report=False)
+    assert [r["status"] for r in rows] == ["ran"]
+    out = tmp_path / "results" / "smoke" / "notebooks"
+    record = json.loads((out / "runs.json").read_text())["00_tiny.ipynb"]
+    assert record["environment"]["packages"]["torch"] and "cpu" in record["environment"]
+    assert [r["status"] for r in pipeline.reproduce("smoke", report=False)] == ["skipped"]
+    (out / "runs.local.json").unlink()  # a fresh clone: the published record alone
+    assert [r["status"] for r in pipeline.reproduce("smoke", report=False)] == ["ran"]
+
+
+def test_changing_one_byte_of_an_input_reruns_exactly_the_notebooks_that_read_it(tmp_path, monkeypatch):
+    import nbformat
+
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "smoke").mkdir(parents=True)
+    weights = ckpts / "smoke" / "best.pt"
+    weights.write_bytes(b"weights v1")
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    for name, body in (("00_reads.ipynb", f"open(r'{weights}', 'rb').read()"), ("01_other.ipynb", "1 + 1")):
+        nb = nbformat.v4.new_notebook()
+        p = nbformat.v4.new_code_cell('profile = "x"')
+        p.metadata["tags"] = ["parameters"]
+        nb.cells = [p, nbformat.v4.new_code_cell("import arssr_core\n" + body)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, nbdir / name)
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ARSSR_CHECKPOINTS", str(ckpts))
+    assert [r["status"] for r in pipeline.reproduce("smoke", report=False)] == ["ran", "ran"]
+    record = json.loads((tmp_path / "results" / "smoke" / "notebooks" / "runs.json").read_text())
+    assert list(record["00_reads.ipynb"]["inputs"]) == [str(weights.resolve())] and not record["01_other.ipynb"]["inputs"]
+    weights.write_bytes(b"weights v2")
+    assert [r["status"] for r in pipeline.reproduce("smoke", report=False)] == ["ran", "skipped"]
+    assert [r["status"] for r in pipeline.reproduce("smoke", report=False)] == ["skipped", "skipped"]
+
+
+def test_tables_agree_within_their_tolerances_and_disagreements_are_named():
+    pub = pd.DataFrame({"method": ["Cubic", "ArSSR"], "scale": [2, 2], "psnr": [29.20, 31.06],
+                        "ssim": [0.9664, 0.9799], "minutes": [0.0, 40.0]})
+    same = pub.assign(psnr=pub["psnr"] + 0.01, minutes=[1.0, 90.0])  # inside 0.05 dB; timings not compared
+    n, bad = reproduction.compare_table("t", pub, same)
+    assert n == 4 and bad == []
+    off = pub.assign(psnr=[29.20, 30.90])
+    n, bad = reproduction.compare_table("t", pub, off)
+    assert [(m.row, m.column) for m in bad] == [("method=ArSSR, scale=2", "psnr")]
+    assert "-0.16" in bad[0].problem
+    n, bad = reproduction.compare_table("t", pub, pub.iloc[:1])
+    assert bad[0].problem == "row missing from the reproduction"
+
+
+def test_interval_columns_take_their_metric_tolerance_and_verdicts_must_match():
+    pub = pd.DataFrame({"a": ["ArSSR"], "b": ["Cubic"], "metric": ["ssim"], "diff": [0.0205], "lo": [0.0175],
+                        "hi": [0.0236]})
+    n, bad = reproduction.compare_table("i", pub, pub.assign(diff=0.0215))  # 0.001 < SSIM's 0.002
+    assert n == 3 and not bad
+    n, bad = reproduction.compare_table("i", pub, pub.assign(diff=0.0255))
+    assert bad and bad[0].column == "diff"
+    v = pd.DataFrame({"claim": ["ArSSR beats cubic"], "verdict": ["held"], "evidence": ["5/5 ..."]})
+    n, bad = reproduction.compare_table("v", v, v.assign(evidence="other words"))
+    assert n == 1 and not bad
+    n, bad = reproduction.compare_table("v", v, v.assign(verdict="inconclusive"))
+    assert bad[0].problem == "verdict differs"
+
+
+def test_report_compares_the_working_tables_with_a_git_revision(tmp_path):
+    """``compare_results`` against HEAD: the committed tables agree with themselves."""
+    import subprocess
+
+    if subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    path = REPO_ROOT / "results" / "cpu" / "tables" / "03_main_test.csv"
+    pub = reproduction.published_table(path, "HEAD")
+    assert pub is not None and {"method", "scale", "psnr"} <= set(pub.columns)
+    n, bad = reproduction.compare_table("03_main_test", pub, pub.copy())
+    assert n > 0 and not bad
