@@ -117,6 +117,29 @@ def _figure_captions(cell: dict, seen: list[int]) -> dict | None:
     return {"cell_type": "markdown", "metadata": {}, "source": f"**{number}.** {text}\n"}
 
 
+_NAMED_IMAGE = re.compile(r"^`([\w.-]+)\.png`$")
+
+
+def _caption_named_images(cell: dict, seen: list[int]) -> None:
+    """A gallery cell shows each saved figure as its file name (Markdown) then the image:
+    the name becomes a numbered caption under the image (``seen`` counts the page's figures)."""
+    outs, pending = [], None
+    for o in cell.get("outputs", []):
+        md = "".join(o.get("data", {}).get("text/markdown", "")).strip()
+        m = _NAMED_IMAGE.match(md) if md else None
+        if m:
+            pending = m.group(1)
+            continue
+        outs.append(o)
+        if pending and "image/png" in o.get("data", {}):
+            seen[0] += 1
+            text = f"**Figure {seen[0]}.** {caption(pending)} (`{pending}.png`)"
+            outs.append({"output_type": "display_data", "metadata": {},
+                         "data": {"text/markdown": text, "text/plain": text}})
+            pending = None
+    cell["outputs"] = outs
+
+
 def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = None, commit: str = "?") -> None:
     """Stage an executed notebook for the book: the parameters shown once, as a provenance
     box (parameters, date, time taken, machine, commit) under the title; code cells folded
@@ -143,6 +166,8 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
                         v = o["data"][mime]
                         o["data"][mime] = _relative("".join(v) if isinstance(v, list) else v, roots)
         cells.append(cell)
+        if cell["cell_type"] == "code":
+            _caption_named_images(cell, figures_seen)
         caption_cell = _figure_captions(cell, figures_seen) if cell["cell_type"] == "code" else None
         if caption_cell:
             cells.append(caption_cell)

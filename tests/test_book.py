@@ -106,3 +106,20 @@ def test_every_figure_a_notebook_draws_gets_a_numbered_caption_under_it(tmp_path
     md = ["".join(c["source"]) for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "markdown"]
     assert md[-2].startswith("**Figure 1.** Each metric against the scale")
     assert md[-1].startswith("**Figures 2-3.** Every method at x4 around a lesion")
+
+
+def test_a_gallery_of_saved_figures_gets_a_numbered_caption_under_each_image(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    gallery = nbformat.v4.new_code_cell("for p in paths:\n    display(Markdown(f'`{p.name}`'))\n    display(Image(p))")
+    gallery.outputs = []
+    for name in ("03_metrics_vs_scale", "07_examples"):
+        gallery.outputs += [nbformat.v4.new_output("display_data", data={"text/markdown": f"`{name}.png`"}),
+                            nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 08 · Figures"), gallery]
+    src, dst = tmp_path / "08_figures.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    prepare_notebook(src, dst, "cpu")
+    outs = [c for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "code"][0]["outputs"]
+    kinds = ["image" if "image/png" in o["data"] else o["data"]["text/markdown"][:12] for o in outs]
+    assert kinds == ["image", "**Figure 1.*", "image", "**Figure 2.*"]
+    assert "Each metric against the scale" in outs[1]["data"]["text/markdown"]

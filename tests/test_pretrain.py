@@ -52,7 +52,9 @@ def test_committed_runs_are_taken_as_they_are_and_say_whether_they_trained():
     curves = ex.learning_curves("cpu")
     b = pretrain.continued_from(ex.baseline_checkpoint("cpu", "dcsrn", 2.0).parent)
     steps = set(curves.loc[curves["tag"] == "dcsrn-x2", "step"])
-    assert steps == {0, 950, 1900, 3800, 7600, 11400, 15200} and b == 5500  # the 7600 of the first stretch was dropped
+    # the second stretch went on from step 5500 (the first stretch's 7600 dropped), the third from
+    # 14750 (the second's 15200 dropped); the curve ends at the snapshot at 22800 and best.pt at 22750
+    assert steps == {0, 950, 1900, 3800, 7600, 11400, 17100, 22750, 22800} and b == 14750
 
 
 def test_a_committed_run_without_its_resume_state_is_never_trained_again(tmp_path):
