@@ -112,7 +112,8 @@ def _figure_captions(cell: dict, seen: list[int]) -> dict | None:
         return None
     first = seen[0] + 1
     seen[0] += images
-    number = f"Figure {first}" if images == 1 else f"Figures {first}-{seen[0]}"
+    page = seen[1] if len(seen) > 1 else 0  # figures are numbered per page: "Figure 3.2" is page 03's second
+    number = f"Figure {page}.{first}" if images == 1 else f"Figures {page}.{first}-{page}.{seen[0]}"
     text = " ".join(dict.fromkeys(caption(n.rstrip("_")) for n in names))
     return {"cell_type": "markdown", "metadata": {}, "source": f"**{number}.** {text}\n"}
 
@@ -133,7 +134,7 @@ def _caption_named_images(cell: dict, seen: list[int]) -> None:
         outs.append(o)
         if pending and "image/png" in o.get("data", {}):
             seen[0] += 1
-            text = f"**Figure {seen[0]}.** {caption(pending)} (`{pending}.png`)"
+            text = f"**Figure {seen[1] if len(seen) > 1 else 0}.{seen[0]}.** {caption(pending)} (`{pending}.png`)"
             outs.append({"output_type": "display_data", "metadata": {},
                          "data": {"text/markdown": text, "text/plain": text}})
             pending = None
@@ -147,7 +148,7 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
     nb = json.loads(src.read_text())
     roots = _roots()
     cells, params = [], (nb.get("metadata", {}).get("papermill", {}) or {}).get("parameters", {})
-    figures_seen = [0]
+    figures_seen = [0, int(src.name[:2]) if src.name[:2].isdigit() else 0]  # figures so far, page number
     defaults = ""
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])

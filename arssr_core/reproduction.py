@@ -31,8 +31,8 @@ from .paths import REPO_ROOT, results_dir
 
 #: Columns that identify a row (matched, never compared as quantities).
 KEYS = ("notebook", "record", "id", "role", "name", "kind", "lesion", "tag", "model", "encoder", "section",
-        "method", "a", "b", "subject", "scan", "region", "request", "scale", "step", "fraction", "metric",
-        "claim", "units", "checkpoint", "continued_from")
+        "method", "a", "b", "subject", "scan", "region", "request", "scale", "step", "metric",
+        "claim", "units", "checkpoint")
 
 #: Quantity -> absolute tolerance. A column is matched by its name (or, in interval tables, by
 #: the row's ``metric``); ``None`` means informational (timings, machine names): not compared.

@@ -104,8 +104,8 @@ def test_every_figure_a_notebook_draws_gets_a_numbered_caption_under_it(tmp_path
     nbformat.write(nb, src)
     prepare_notebook(src, dst, "cpu")
     md = ["".join(c["source"]) for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "markdown"]
-    assert md[-2].startswith("**Figure 1.** Each metric against the scale")
-    assert md[-1].startswith("**Figures 2-3.** Every method at x4 around a lesion")
+    assert md[-2].startswith("**Figure 3.1.** Each metric against the scale")
+    assert md[-1].startswith("**Figures 3.2-3.3.** Every method at x4 around a lesion")
 
 
 def test_a_gallery_of_saved_figures_gets_a_numbered_caption_under_each_image(tmp_path):
@@ -121,5 +121,5 @@ def test_a_gallery_of_saved_figures_gets_a_numbered_caption_under_each_image(tmp
     prepare_notebook(src, dst, "cpu")
     outs = [c for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "code"][0]["outputs"]
     kinds = ["image" if "image/png" in o["data"] else o["data"]["text/markdown"][:12] for o in outs]
-    assert kinds == ["image", "**Figure 1.*", "image", "**Figure 2.*"]
+    assert kinds == ["image", "**Figure 8.1", "image", "**Figure 8.2"]
     assert "Each metric against the scale" in outs[1]["data"]["text/markdown"]

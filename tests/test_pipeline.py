@@ -161,7 +161,7 @@ def test_smoke_book_has_a_page_per_notebook_with_tables_and_figures(smoke_study)
         assert "PosixPath" not in text and str(REPO_ROOT) + "/" not in text, f"{page.name}: an absolute path"
     for page in (html / "notebooks").glob("*.html"):  # every figure of a notebook page has its numbered caption
         text = page.read_text()
-        spans = re.findall(r"<strong>Figures? (\d+)(?:-(\d+))?\.</strong>", text)
+        spans = re.findall(r"<strong>Figures? \d+\.(\d+)(?:-\d+\.(\d+))?\.</strong>", text)
         captioned = sum(int(b or a) - int(a) + 1 for a, b in spans)
         assert captioned == text.count("<img"), f"{page.name}: {text.count('<img')} figures, {captioned} captions"
     assert "Reproduction report" in (html / "reproduction.html").read_text()
