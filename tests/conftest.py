@@ -57,3 +57,15 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def write_notebook(path, *code: str) -> None:
+    """A runnable notebook at ``path``: a ``parameters`` cell (``profile``), then ``code`` cells."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('profile = "x"')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, *(nbformat.v4.new_code_cell(c) for c in code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)

@@ -13,6 +13,7 @@ import pytest
 from arssr_core import pipeline
 from arssr_core.errors import ArssrError
 from arssr_core.paths import REPO_ROOT
+from conftest import write_notebook
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = [f"{i:02d}" for i in range(9)]
@@ -52,16 +53,9 @@ def test_run_key_changes_with_parameters():
 
 def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
     """A notebook that raises stops the run with its name and cell; the partial output stays."""
-    import nbformat
-
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
-    nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell('profile = "x"')
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell("1 + 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, nbdir / "00_fail.ipynb")
+    write_notebook(nbdir / "00_fail.ipynb", "1 + 1", "raise ValueError('boom')")
     monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
     monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
     with pytest.raises(ArssrError, match=r"00_fail.ipynb failed in cell \d+ \(ValueError: boom"):

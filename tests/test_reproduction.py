@@ -11,6 +11,7 @@ import pytest
 
 from arssr_core import pipeline, reproduction
 from arssr_core.paths import REPO_ROOT
+from conftest import write_notebook
 
 NB = REPO_ROOT / "notebooks" / "03_main_test.ipynb"
 
@@ -94,16 +95,9 @@ def test_markdown_only_edit_is_copied_into_the_executed_notebook(tmp_path):
 
 def test_a_fresh_clone_reruns_what_its_committed_record_says_is_current(tmp_path, monkeypatch):
     """A committed runs.json whose keys match is not enough to skip: only a run on this clone is."""
-    import nbformat
-
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
-    nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell('profile = "x"')
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell("1 + 1")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, nbdir / "00_tiny.ipynb")
+    write_notebook(nbdir / "00_tiny.ipynb", "1 + 1")
     monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
     monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
     rows = pipeline.reproduce("smoke", report=False)
@@ -117,8 +111,6 @@ def test_a_fresh_clone_reruns_what_its_committed_record_says_is_current(tmp_path
 
 
 def test_changing_one_byte_of_an_input_reruns_exactly_the_notebooks_that_read_it(tmp_path, monkeypatch):
-    import nbformat
-
     ckpts = tmp_path / "checkpoints"
     (ckpts / "smoke").mkdir(parents=True)
     weights = ckpts / "smoke" / "best.pt"
@@ -126,12 +118,7 @@ def test_changing_one_byte_of_an_input_reruns_exactly_the_notebooks_that_read_it
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
     for name, body in (("00_reads.ipynb", f"open(r'{weights}', 'rb').read()"), ("01_other.ipynb", "1 + 1")):
-        nb = nbformat.v4.new_notebook()
-        p = nbformat.v4.new_code_cell('profile = "x"')
-        p.metadata["tags"] = ["parameters"]
-        nb.cells = [p, nbformat.v4.new_code_cell("import arssr_core\n" + body)]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, nbdir / name)
+        write_notebook(nbdir / name, "import arssr_core\n" + body)
     monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
     monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("ARSSR_CHECKPOINTS", str(ckpts))
