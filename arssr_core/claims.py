@@ -232,3 +232,30 @@ def claim_best(table: pd.DataFrame, a: str, others: Sequence[str], metric: str, 
     return {"claim": claim, "verdict": status(judgements), "caveat": _join(notes),
             "evidence": f"{judgements.count('for')}/{len(judgements)} comparisons favour {a} in {metric} beyond the "
                         f"margin" + (f"; {'; '.join(ev[:4])}" if ev else "")}
+
+
+def judge_threshold(diff: float, threshold: float, lo: float = math.nan, hi: float = math.nan) -> str:
+    """One comparison against a stated effect size: ``"for"`` when ``a - b`` is at least
+    ``threshold`` (its whole 95% interval where given), ``"against"`` when it is below it (the
+    whole interval), ``"inconclusive"`` when the interval straddles the threshold."""
+    if math.isnan(lo):
+        lo = hi = diff
+    if lo >= threshold:
+        return "for"
+    return "against" if hi < threshold else "inconclusive"
+
+
+def claim_threshold(table: pd.DataFrame, a: str, b: str, metric: str, threshold: float, claim: str,
+                    scales: Sequence[object] | None = None, intervals: pd.DataFrame | None = None,
+                    caveat: str = "") -> dict:
+    """Verdict that ``a - b`` in ``metric`` (higher-is-better units) is at least ``threshold``
+    at each of ``scales`` (default: every shared one): a gain of at least 0.5 dB is
+    ``threshold=0.5``, a loss of at most 0.1 dB ``threshold=-0.1``."""
+    c = compare(table, a, b, [metric], intervals)
+    if scales is not None:
+        want = {_key(s) for s in scales}
+        c = c[c["scale"].map(_key).isin(list(want))]
+    js = [judge_threshold(float(r["diff"]), threshold, float(r["lo"]), float(r["hi"])) for _, r in c.iterrows()]
+    ev = "; ".join(f"{_ev(r)} ({j})" for (_, r), j in zip(c.iterrows(), js)) or "no comparison left to make"
+    return {"claim": claim, "verdict": status(js), "caveat": caveat,
+            "evidence": f"{a} - {b} {metric}, needed {threshold:+g}: {ev}"}

@@ -64,6 +64,17 @@ def arssr_method(profile: str, encoder: str = "rdn", label: str | None = None) -
     return Method(label or ("ArSSR" if encoder == "rdn" else f"ArSSR-{encoder}"), "arssr", str(ckpt))
 
 
+def continued_method(profile: str, section: str, label: str) -> Method:
+    """ArSSR-RDN continued beyond the paper (profile ``section``: ``anisotropic``, on thick-slice
+    samples as well, or ``isotropic_control``): the committed checkpoint where the profile names
+    one, else the profile's own run."""
+    from .experiments import SECTION_TAGS
+
+    pre = (load_profile(profile).get(section) or {}).get("pretrained")
+    ckpt = REPO_ROOT / pre if pre and (REPO_ROOT / pre).exists() else run_dir(profile, SECTION_TAGS[section]) / "best.pt"
+    return Method(label, "arssr", str(ckpt))
+
+
 def baseline_methods(profile: str) -> list[Method]:
     """One method per baseline model, dispatching to its per-scale checkpoints."""
     cfg = load_profile(profile)["baselines"]

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from .data.sampling import ArSSRPatches, BaselinePatches, fixed_samples
+from .data.sampling import Anisotropic, ArSSRPatches, BaselinePatches, fixed_samples
 from .data.volumes import Split, training_splits
 from .errors import ArssrError
 from .paths import REPO_ROOT, checkpoints_dir
@@ -28,12 +28,15 @@ def splits(profile_cfg: dict[str, Any]) -> list[Split]:
     return _SPLITS[frac]
 
 
-def arssr_data(profile_cfg: dict[str, Any], seed: int = 0) -> tuple[ArSSRPatches, list]:
-    """(training dataset, fixed validation samples) for ArSSR in a profile."""
+def arssr_data(profile_cfg: dict[str, Any], seed: int = 0, section: str = "arssr") -> tuple[ArSSRPatches, list]:
+    """(training dataset, fixed validation samples) for ArSSR in a profile; a ``section`` with
+    a ``sampling`` mapping (``anisotropic``) mixes thick-slice samples into both."""
     a = profile_cfg["arssr"]
     parts = splits(profile_cfg)
+    seed = int((profile_cfg.get(section) or {}).get("seed", seed))  # a continued run draws fresh samples
     kw = dict(crop=a["crop"], lr_size=a["lr_size"], scale_range=tuple(a["scale_range"]), k=a["k"],
-              min_foreground=a["min_foreground"])
+              min_foreground=a["min_foreground"],
+              anisotropic=Anisotropic.from_config((profile_cfg.get(section) or {}).get("sampling")))
     ds = ArSSRPatches([s.train for s in parts], samples_per_volume=a["samples_per_volume"], seed=seed,
                       augment=a["augment"], **kw)
     val = ArSSRPatches([s.val for s in parts], samples_per_volume=max(1, a["val_samples"] // len(parts)),
@@ -95,6 +98,28 @@ def baseline_checkpoint(profile: str, model: str, scale: float) -> Path:
     return d / "best.pt" if d else run_dir(profile, model, scale) / "best.pt"
 
 
+#: Run folders of ArSSR-RDN continued beyond the paper (notebook 09): on thick-slice samples
+#: as well (section ``anisotropic``), and the same steps on the paper's samples (its control).
+SECTION_TAGS = {"anisotropic": "arssr-rdn-aniso", "isotropic_control": "arssr-rdn-iso"}
+CONTINUED_SECTIONS = tuple(SECTION_TAGS)
+
+
+def run_tag(section: str, encoder: str) -> str:
+    """Run folder name of an ArSSR model: ``arssr-<encoder>``, or its section's :data:`SECTION_TAGS`."""
+    return SECTION_TAGS.get(section, f"arssr-{encoder}")
+
+
+def start_weights(profile_cfg: dict[str, Any], section: str) -> Path | None:
+    """The weights a section's run starts from (its ``from``, a committed checkpoint), or None
+    (identity init, as the paper's run)."""
+    src = (profile_cfg.get(section) or {}).get("from")
+    if not src:
+        return None
+    if not (REPO_ROOT / src).is_file():
+        raise ArssrError(f"profile section '{section}' starts from {src}, which does not exist")
+    return REPO_ROOT / src
+
+
 def run_dir(profile: str, model: str, scale: float | None = None) -> Path:
     """Checkpoint folder of one trained model in a profile."""
     tag = model if scale is None else f"{model}-x{float(scale):g}"
@@ -113,6 +138,10 @@ def run_setup(cfg: dict[str, Any], profile: str, section: str, model: str,
                 {**meta, "scale": float(scale)})
     margs = cfg[section].get("model_args", cfg["arssr"].get("model_args")) or {}
     tcfg = section_config(cfg, section, f"arssr-{model}" if section == "arssr" else model)
+    if cfg[section].get("sampling"):
+        meta["sampling"] = dict(cfg[section]["sampling"])
+    if cfg[section].get("from"):
+        meta["started_from"] = cfg[section]["from"]
     return {"name": f"arssr-{model}", "args": dict(margs.get(model, {}))}, tcfg, meta
 
 
@@ -129,18 +158,19 @@ def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = Fals
     cfg = load_profile(profile, overrides)
     spec, tcfg, meta = run_setup(cfg, profile, section, encoder)
     setting = f"{_budget_key(section, encoder, cfg)} in the {profile} profile"
-    out = Path(out_dir) if out_dir else run_dir(profile, f"arssr-{encoder}")
-    pre = cfg["arssr"].get("pretrained") if (section == "arssr" and encoder == "rdn") else None
+    out = Path(out_dir) if out_dir else run_dir(profile, run_tag(section, encoder))
+    pre = cfg[section].get("pretrained") if (section in ("arssr",) + CONTINUED_SECTIONS and encoder == "rdn") else None
     if not retrain and section == "ablation" and pretrained_dir(cfg, f"arssr-{encoder}"):
         return _reuse_pretrained(pretrained_dir(cfg, f"arssr-{encoder}") / "best.pt")
     if not retrain and pre and (REPO_ROOT / pre).exists():
         return _reuse_pretrained(REPO_ROOT / pre)
-    ds, val = arssr_data(cfg)
+    ds, val = arssr_data(cfg, section=section)
     if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta)
+    init = start_weights(cfg, section) if not (out / "last.pt").exists() or retrain else None
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta, init_from=init)
     if check and cfg.get("require_trained", True):
         require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}
@@ -163,7 +193,8 @@ def train_baseline(profile: str, model: str, scale: float, retrain: bool = False
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta)
+    init = start_weights(cfg, section) if not (out / "last.pt").exists() or retrain else None
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta, init_from=init)
     if check and cfg.get("require_trained", True):
         require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}

@@ -42,10 +42,13 @@ class Job:
 
 def jobs(profile: str) -> list[Job]:
     """Every compared model of a profile with its step budget (ablation RDN is ArSSR-RDN's run)."""
-    from .experiments import section_config
+    from .experiments import SECTION_TAGS, section_config
 
     cfg = load_profile(profile)
     out = [Job("arssr", "rdn", None, "arssr-rdn", section_config(cfg, "arssr", "arssr-rdn").steps)]
+    for section, tag in SECTION_TAGS.items():  # beyond the paper: ArSSR-RDN continued (notebook 09)
+        if cfg.get(section):
+            out.append(Job(section, "rdn", None, tag, section_config(cfg, section, "rdn").steps))
     for enc in cfg["ablation"]["encoders"]:
         if enc != "rdn":
             out.append(Job("ablation", enc, None, f"arssr-{enc}", section_config(cfg, "ablation", enc).steps))
@@ -65,7 +68,7 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     ``best.pt`` (:func:`arssr_core.train.train`'s ``continue_run``)."""
     import torch
 
-    from .experiments import arssr_data, baseline_data, run_setup
+    from .experiments import arssr_data, baseline_data, run_setup, start_weights
     from .train import checkpoint_finished, read_checkpoint, train
 
     torch.set_num_threads(threads)
@@ -82,14 +85,15 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
         return {"tag": job.tag, "step": tcfg.steps, "steps": tcfg.steps, "finished": True}  # a committed run
     if checkpoint_finished(out / "last.pt", tcfg.steps):
         return {"tag": job.tag, "step": step, "steps": tcfg.steps, "finished": True}
-    ds, val = baseline_data(cfg, job.scale) if job.section == "baselines" else arssr_data(cfg)
+    ds, val = baseline_data(cfg, job.scale) if job.section == "baselines" else arssr_data(cfg, section=job.section)
     while not checkpoint_finished(out / "last.pt", tcfg.steps):
         if stop_by is not None and time.time() > stop_by:
             break
         # a committed run (no resume state) of a smaller budget goes on from its kept weights
         cont = not (out / "last.pt").exists() and (out / "best.pt").exists() and (out / "history.csv").exists()
+        init = out / "best.pt" if cont else None if (out / "last.pt").exists() else start_weights(cfg, job.section)
         train(spec, ds, val, tcfg, out, resume=True, progress=False, stop_after=chunk, meta=meta,
-              init_from=out / "best.pt" if cont else None, continue_run=cont)
+              init_from=init, continue_run=cont)
         if done() <= step:
             raise RuntimeError(f"{job.tag}: a chunk of {chunk} steps saved no progress (at step {step})")
         step = done()
@@ -104,7 +108,7 @@ def run_finished(run: str | Path, steps: int) -> bool:
 
 
 def run_jobs(profile: str, out_root: str | Path, workers: int = 1, chunk: int = 1000,
-             stop_by: float | None = None, only: list[str] | None = None) -> pd.DataFrame:
+             stop_by: float | None = None, only: list[str] | None = None, threads: int = 1) -> pd.DataFrame:
     """:func:`run_job` for every job of a profile (or the tags in ``only``), ``workers`` at a
     time in separate processes; one row per job."""
     from tqdm.auto import tqdm
@@ -113,7 +117,7 @@ def run_jobs(profile: str, out_root: str | Path, workers: int = 1, chunk: int = 
     rows = []
     if workers <= 1:
         for j in tqdm(todo, desc="pretrain"):
-            rows.append(run_job(profile, j, out_root, chunk, stop_by))
+            rows.append(run_job(profile, j, out_root, chunk, stop_by, threads))
     else:
         import multiprocessing as mp
 
@@ -257,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="cpu")
     p.add_argument("--out", default="checkpoints/pretrained", help="folder of the run folders")
     p.add_argument("--workers", type=int, default=1, help="jobs in parallel (processes)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of a job (with --workers 1)")
     p.add_argument("--chunk", type=int, default=1000, help="steps per resumable chunk")
     p.add_argument("--stop-after-s", type=float, default=None,
                    help="start no new chunk after this many seconds (the run resumes next time)")
@@ -266,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="score only the (run, step) points that learning_curves.csv does not hold yet")
     a = p.parse_args(argv)
     stop_by = time.time() + a.stop_after_s if a.stop_after_s else None
-    state = run_jobs(a.profile, a.out, a.workers, a.chunk, stop_by, a.only)
+    state = run_jobs(a.profile, a.out, a.workers, a.chunk, stop_by, a.only, a.threads)
     print(state.to_string(index=False))
     if a.score:
         from .io_utils import atomic_path

@@ -255,14 +255,45 @@ def plot_profiles(gt: "np.ndarray", volumes: Mapping[str, "np.ndarray"], row: in
     return fig
 
 
-def gather_verdicts(profile: str) -> pd.DataFrame:
-    """Every notebook's computed verdicts (``*_verdicts.csv``) in one table, with their source."""
+def gather_verdicts(profile: str, before: str = "08") -> pd.DataFrame:
+    """The computed verdicts (``*_verdicts.csv``) of the notebooks numbered below ``before``
+    (the paper's experiments; 09 onwards go beyond the paper) in one table, with their source."""
     frames = []
     for p in sorted((results_dir(profile) / "tables").glob("*_verdicts.csv")):
+        if p.stem[:2] >= before:
+            continue
         df = pd.read_csv(p)
         df.insert(0, "notebook", p.stem.removesuffix("_verdicts"))
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["notebook", "claim", "verdict", "evidence"])
+
+
+def plot_thick_slices(table: pd.DataFrame, kinds: Mapping[str, str], metric: str = "psnr") -> plt.Figure:
+    """One panel per thick axis: ``metric`` against the slice thickness (mm, 1 mm in-plane),
+    one line per method. ``kinds`` maps each request label of ``table["scale"]`` to its kind
+    (:func:`arssr_core.thick_slices.describe`); requests of other kinds are left out."""
+    import re
+
+    from .evaluation import BETTER
+
+    t = table.assign(kind=table["scale"].map(kinds))
+    t = t[t["kind"].fillna("").str.startswith("axis")]
+    t = t.assign(thick=t["scale"].map(lambda s: max(float(v) for v in re.split("x", str(s)) if v)))
+    panels = list(dict.fromkeys(t["kind"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False, sharey=True)
+    for ax, kind in zip(axes[0], panels):
+        for method, g in t[t["kind"] == kind].groupby("method", sort=False):
+            g = g.sort_values("thick")
+            ax.plot(g["thick"], g[metric], marker="o", ms=4, label=method)
+        ax.set_title(f"thick along {kind}", fontsize=10)
+        ax.set_xlabel("slice thickness (mm), 1 mm in-plane", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=9)
+    arrow = {1: " (higher is better)", -1: " (lower is better)"}.get(BETTER.get(metric, 0), "")
+    axes[0][0].set_ylabel(metric.upper().replace("_", "-") + arrow, fontsize=9)
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def figure_paths(profile: str, prefix: str = "") -> list[Path]:

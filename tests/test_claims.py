@@ -160,3 +160,22 @@ def test_profile_consistency_is_zero_for_one_formula_and_grows_with_disagreement
     t = profile_consistency(lr, (2.0, 2.0, 2.0), {**same, **{k: v for k, v in off.items() if k[0] == "Off"}}, factors)
     spread = t.set_index("method")["profile_spread"]
     assert spread["Lin"] < 0.01 and spread["Off"] == pytest.approx(0.05, abs=0.01)  # std of {+0.1, 0} = 0.05
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [(0.55, 0.9, "held"), (0.3, 0.45, "did not hold"),
+                                             (0.4, 0.8, "inconclusive")])
+def test_threshold_claim_needs_the_whole_interval_past_the_stated_effect(lo, hi, verdict):
+    """'a beats b by at least 0.5 dB': held when the whole interval is >= 0.5, did not hold when
+    it is all below, inconclusive when it straddles 0.5 (point estimate 0.6 each time)."""
+    t = _table([("A", "1x1x3", 30.6, 0.9), ("B", "1x1x3", 30.0, 0.9), ("A", "x2", 20.0, 0.9), ("B", "x2", 30.0, 0.9)])
+    iv = _iv("A", "B", [("1x1x3", "psnr", 0.6, lo, hi)])
+    row = claims.claim_threshold(t, "A", "B", "psnr", 0.5, "A beats B by 0.5 dB", ["1x1x3"], iv)
+    assert row["verdict"] == verdict and "x2" not in row["evidence"]  # only the requested keys
+
+
+def test_threshold_claim_of_a_bounded_loss():
+    """'a loses at most 0.1 dB to b' is a threshold of -0.1 on a - b, without intervals too."""
+    t = _table([("A", 2, 29.95, 0.9), ("B", 2, 30.0, 0.9), ("A", 3, 27.7, 0.9), ("B", 3, 28.0, 0.9)])
+    assert claims.claim_threshold(t, "A", "B", "psnr", -0.1, "loss", [2])["verdict"] == "held"
+    assert claims.claim_threshold(t, "A", "B", "psnr", -0.1, "loss")["verdict"] == "did not hold"  # x3: -0.3
+    assert claims.claim_threshold(t, "A", "B", "psnr", -0.1, "loss", ["x9"])["verdict"] == "untestable"

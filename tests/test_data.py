@@ -362,3 +362,30 @@ def test_prepare_with_user_hcp_folder(smoke_root, tmp_path, monkeypatch):
         assert len(recs) <= 2  # smoke: user_limit 2 per role
     assert catalog.records("smoke", "lesion") and catalog.records("smoke", "simulated")
     assert catalog.load_catalog("smoke")["data_root"] == str(hcp)
+
+
+def test_slice_profiles_average_along_thick_axes_only():
+    """A slice profile blurs only the axes whose scale exceeds 1: a volume that is constant along
+    the thick axis (and varies in-plane) degrades the same with every profile; a box of width 3
+    averages a sine of period 3 to zero; the Gaussian's FWHM is the slice thickness."""
+    from arssr_core.data.degrade import FWHM_TO_SIGMA, box_kernel, downsample, slice_profile_blur
+    from arssr_core.errors import RequestError
+
+    rng = np.random.default_rng(0)
+    plane = np.repeat(rng.random((24, 24, 1)).astype(np.float32), 30, axis=2)
+    cubic = downsample(plane, (1, 1, 3))
+    for prof in ("gaussian", "box"):
+        np.testing.assert_allclose(downsample(plane, (1, 1, 3), profile=prof), cubic, atol=1e-5)
+    wave = np.sin(2 * np.pi * np.arange(60) / 3.0)[None, None, :].repeat(4, 0).repeat(4, 1).astype(np.float32)
+    assert np.abs(slice_profile_blur(wave, (1, 1, 3), "box")[..., 5:-5]).max() < 1e-5
+    assert np.abs(slice_profile_blur(wave, (1, 1, 3), "gaussian")[..., 5:-5]).max() > 0.01  # not a null of the Gaussian
+    for w in (1.0, 2.0, 2.5, 3.0, 5.0):
+        k = box_kernel(w)
+        assert k.sum() == pytest.approx(1.0) and len(k) % 2 == 1 and (len(k) - 2 < w <= len(k))
+    impulse = np.zeros((1, 1, 101), np.float32)
+    impulse[0, 0, 50] = 1.0
+    g = slice_profile_blur(impulse, (1, 1, 5), "gaussian")[0, 0]
+    x = np.arange(101) - 50
+    assert np.sqrt((g * x**2).sum()) == pytest.approx(5 * FWHM_TO_SIGMA, rel=0.02)
+    with pytest.raises(RequestError, match="sinc"):
+        downsample(plane, (1, 1, 3), profile="sinc")

@@ -13,12 +13,27 @@ from arssr_core.train import TrainConfig
 def test_cpu_budgets_give_every_compared_model_arssr_rdns_idle_cpu_time():
     cfg = load_profile("cpu")
     rates, minutes = cfg["budget"]["cpu_s_per_step"], cfg["budget"]["minutes"]
-    jobs = pretrain.jobs("cpu")
+    jobs = [j for j in pretrain.jobs("cpu") if j.section not in ex.CONTINUED_SECTIONS]
     assert {j.tag for j in jobs} == {"arssr-rdn", "arssr-rescnn", "arssr-srresnet",
                                      *(f"{m}-x{s}" for m in ("srcnn3d", "dcsrn", "rescnn") for s in (2, 3, 4))}
     for j in jobs:
         rate = rates[j.tag.split("-x")[0]]
         assert j.steps * rate / 60 == pytest.approx(minutes, rel=0.01), j
+
+
+def test_the_thick_slice_run_and_its_control_continue_arssr_rdn_for_the_same_steps():
+    """Notebook 09's two runs start from ArSSR-RDN's committed weights and train equally long
+    with ArSSR-RDN's recipe; only the samples differ (thick-slice ones mixed in, or none)."""
+    cfg = load_profile("cpu")
+    cont = {j.section: j for j in pretrain.jobs("cpu") if j.section in ex.CONTINUED_SECTIONS}
+    assert set(cont) == {"anisotropic", "isotropic_control"}
+    assert cont["anisotropic"].steps == cont["isotropic_control"].steps > 0
+    for section in cont:
+        assert ex.start_weights(cfg, section) == ex.REPO_ROOT / cfg["arssr"]["pretrained"]
+        a, b = ex.section_config(cfg, section, "rdn"), ex.section_config(cfg, "arssr", "arssr-rdn")
+        assert (a.lr, a.batch_size, a.lr_step, a.precision) == (b.lr, b.batch_size, b.lr_step, b.precision)
+    assert ex.arssr_data(cfg, section="isotropic_control")[0].anisotropic is None
+    assert ex.arssr_data(cfg, section="anisotropic")[0].anisotropic.fraction == 0.5
 
 
 def test_snapshot_steps_are_fractions_of_the_budget_plus_named_steps():

@@ -13,8 +13,8 @@ import torch
 
 from arssr_core.data.coords import axis_centres, coords_of_indices, make_coords, sample_volume
 from arssr_core.data.degrade import downsample, resize_cubic
-from arssr_core.data.sampling import (ArSSRPatches, BaselinePatches, collate, draw_scale, fixed_samples,
-                                      random_crop)
+from arssr_core.data.sampling import (Anisotropic, ArSSRPatches, BaselinePatches, collate, draw_anisotropic,
+                                      draw_scale, fixed_samples, random_crop)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -58,17 +58,20 @@ def test_every_scale_gives_10_cubed_lr_from_round_10s_hr(scale, mni_crop):
     np.testing.assert_array_equal(coords_of_indices(idx, hr.shape), c)  # exactly cell centres
     assert len({tuple(i) for i in idx}) == 600  # drawn without replacement
     np.testing.assert_array_equal(v, hr[tuple(idx.T)])
-    assert float(item["scale"]) == pytest.approx(scale)
+    assert item["scale"].tolist() == pytest.approx([scale] * 3)  # per axis
 
 
-def test_k_is_capped_by_the_patch_size(mni_crop):
-    """At scale 2 the HR patch has 20^3 = 8000 voxels: k=8000 takes every one exactly once."""
+def test_k_queries_cover_a_small_patch_then_repeat(mni_crop):
+    """At scale 2 the HR patch has 20^3 = 8000 voxels: k=8000 takes every one exactly once; a
+    patch of 8^3 = 512 voxels gives each once and then repeats, 8000 queries in all."""
     ds = ArSSRPatches([mni_crop], crop=40, lr_size=10, k=8000)
     item = ds.make(np.random.default_rng(0), ds.volumes[0], 2.0)
     idx = indices_of_coords(item["coords"].numpy(), (20, 20, 20))
     assert len({tuple(i) for i in idx}) == 8000
     item = ArSSRPatches([mni_crop], crop=40, lr_size=4, k=8000).make(np.random.default_rng(0), mni_crop, 2.0)
-    assert item["coords"].shape == (512, 3)
+    assert item["coords"].shape == (8000, 3)
+    idx = indices_of_coords(item["coords"].numpy(), (8, 8, 8))
+    assert len({tuple(i) for i in idx}) == 512 and len({tuple(i) for i in idx[:512]}) == 512
 
 
 def test_samples_are_reproducible_from_seed_epoch_index(mni_crop):
@@ -113,7 +116,7 @@ def test_collate_stacks_samples(mni_crop):
     batch = collate([ds[i] for i in range(3)])
     assert batch["lr"].shape == (3, 1, 6, 6, 6)
     assert batch["coords"].shape == (3, 100, 3) and batch["values"].shape == (3, 100)
-    assert batch["scale"].shape == (3,)
+    assert batch["scale"].shape == (3, 3)  # (batch, axis)
 
 
 @pytest.mark.parametrize("scale", [2.0, 2.5, 3.0, 4.0])
@@ -196,3 +199,61 @@ def test_lr_and_hr_grids_share_the_field_of_view():
         lr_want = make_coords(lr.shape, flatten=False).astype(np.float64) @ a + 0.5
         inner = (slice(3, -3),) * 3  # away from the mirrored borders
         np.testing.assert_allclose(lr[inner], lr_want[inner], atol=2e-3)
+
+
+THICK = Anisotropic(fraction=1.0, thick=(2.0, 5.04), inplane=(1.0, 4.04), profiles=("cubic", "gaussian", "box"))
+
+
+def test_anisotropic_samples_have_the_drawn_per_axis_scales(mni_crop):
+    """Every thick-slice sample: one axis at the thick factor, the other two at one in-plane
+    factor no larger; the HR patch round(6 s) voxels per axis (its cell centres are the
+    coordinates); the LR 6^3 is that patch degraded with the drawn slice profile."""
+    ds = ArSSRPatches([mni_crop], samples_per_volume=40, lr_size=6, k=50, seed=5, anisotropic=THICK)
+    seen_axes, seen_profiles = set(), set()
+    for i in range(40):
+        rng = ds._rng(i)
+        assert rng.random() < 1.0
+        scales, profile = draw_anisotropic(rng, THICK)
+        item = ds[i]
+        s = item["scale"].numpy().astype(float)
+        np.testing.assert_allclose(s, scales, atol=1e-6)
+        thick = int(np.argmax(s))
+        others = np.delete(s, thick)
+        assert others[0] == others[1] <= s[thick] and 2.0 <= s[thick] <= 5.0 and 1.0 <= others[0]
+        seen_axes.add(thick if s[thick] > others[0] else -1)
+        seen_profiles.add(profile)
+        n = [int(round(6 * v)) for v in scales]
+        hr = random_crop(ds.volumes[0], n, rng)
+        np.testing.assert_array_equal(item["lr"][0].numpy(), downsample(hr, scales, profile=profile))
+        idx = indices_of_coords(item["coords"].numpy(), n)
+        np.testing.assert_array_equal(coords_of_indices(idx, n), item["coords"].numpy())
+        np.testing.assert_array_equal(item["values"].numpy(), hr[tuple(idx.T)])
+    assert {0, 1, 2} <= seen_axes and seen_profiles == {"cubic", "gaussian", "box"}
+
+
+def test_anisotropic_fraction_mixes_in_the_papers_isotropic_draw(mni_crop):
+    half = Anisotropic(fraction=0.5, thick=(2.0, 5.04), inplane=(1.0, 4.04))
+    ds = ArSSRPatches([mni_crop], samples_per_volume=200, lr_size=4, k=10, seed=1, anisotropic=half)
+    n_thick = 0
+    for i in range(200):
+        rng = ds._rng(i)
+        if rng.random() < 0.5:
+            want, n_thick = list(draw_anisotropic(rng, half)[0]), n_thick + 1
+        else:
+            want = [draw_scale(rng)] * 3  # the paper's draw, on the same generator
+        assert ds[i]["scale"].tolist() == pytest.approx(want)
+    assert 70 < n_thick < 130
+    plain = ArSSRPatches([mni_crop], samples_per_volume=3, lr_size=4, k=10, seed=1)
+    assert all(len(set(plain[i]["scale"].tolist())) == 1 for i in range(3))
+
+
+def test_thick_axis_only_where_the_volume_is_deep_enough():
+    slab = np.random.default_rng(0).random((60, 20, 60)).astype(np.float32)  # 20 < round(6 * 5.04)
+    ds = ArSSRPatches([slab], samples_per_volume=30, lr_size=6, k=10, anisotropic=THICK)
+    for i in range(30):
+        s = ds[i]["scale"].numpy()
+        assert s[1] <= s[0] and s[1] <= s[2]  # axis 1 never the thick one
+    with pytest.raises(ValueError, match="too small"):
+        ArSSRPatches([slab[:20, :, :20]], lr_size=6, anisotropic=THICK)
+    with pytest.raises(ValueError, match="slice profiles"):
+        Anisotropic(profiles=("sinc",))

@@ -3,7 +3,15 @@
 ArSSR sample: a random ``crop``^3 HR crop of a training volume, a scale
 ``s = round(U(2, 4.04), 1)``, the HR patch = the first ``round(lr_size * s)`` voxels per
 axis of the crop, the LR patch = cubic-spline zoom by ``1/s`` (``lr_size``^3), and ``k``
-HR voxel coordinates drawn without replacement with their intensities.
+HR voxel coordinates drawn without replacement with their intensities (a patch of fewer
+than ``k`` voxels gives each once and then repeats, so that every sample has ``k``).
+
+Anisotropic sample (beyond the paper, :class:`Anisotropic`): with probability ``fraction``
+the scale differs per axis, as in a thick-slice clinical series: one axis (at random) at a
+thick-slice factor ``round(U(thick), 1)``, the other two at an in-plane factor
+``round(U(inplane), 1)`` no larger; the HR patch is ``round(lr_size * s)`` voxels per axis
+and the LR is degraded with a slice profile drawn from ``profiles`` (:mod:`.degrade`). The
+other samples are the paper's isotropic draw.
 
 Baseline sample (per-scale CNNs): an HR patch at the model's one scale and its LR
 cubic-upsampled back onto the HR grid.
@@ -16,6 +24,7 @@ loader, with its worker started once, can serve a whole run across epochs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -23,12 +32,50 @@ import torch
 from torch.utils.data import Dataset
 
 from .coords import coords_of_indices
-from .degrade import downsample, resize_cubic
+from .degrade import SLICE_PROFILES, downsample, resize_cubic
 
 
 def draw_scale(rng: np.random.Generator, low: float = 2.0, high: float = 4.04) -> float:
     """The paper's scale draw: ``round(U(low, high), 1)``."""
     return float(np.round(rng.uniform(low, high), 1))
+
+
+@dataclass(frozen=True)
+class Anisotropic:
+    """How often and how a training sample's scale differs per axis (see the module doc)."""
+
+    fraction: float = 0.5
+    thick: tuple[float, float] = (2.0, 5.04)
+    inplane: tuple[float, float] = (1.0, 4.04)
+    profiles: tuple[str, ...] = ("cubic",)
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.profiles if p not in SLICE_PROFILES]
+        if bad or not self.profiles:
+            raise ValueError(f"slice profiles {list(self.profiles)}: choose from {SLICE_PROFILES}")
+        if not 0.0 <= self.fraction <= 1.0 or min(self.thick + self.inplane) < 1.0:
+            raise ValueError(f"anisotropic sampling {self}: fraction in [0, 1], factors >= 1")
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "Anisotropic | None":
+        """From a profile's ``sampling`` mapping (None or empty: isotropic only, the paper)."""
+        if not cfg:
+            return None
+        return cls(fraction=float(cfg.get("fraction", 0.5)), thick=tuple(cfg.get("thick", (2.0, 5.04))),
+                   inplane=tuple(cfg.get("inplane", (1.0, 4.04))), profiles=tuple(cfg.get("profiles", ("cubic",))))
+
+
+def draw_anisotropic(rng: np.random.Generator, spec: Anisotropic, axes: Sequence[int] = (0, 1, 2)
+                     ) -> tuple[tuple[float, float, float], str]:
+    """(per-axis scales, slice profile) of one thick-slice sample: the thick axis drawn from
+    ``axes``, its factor from ``spec.thick``, the in-plane factor from ``spec.inplane`` capped by
+    the thick one."""
+    thick = float(np.round(rng.uniform(*spec.thick), 1))
+    inplane = min(float(np.round(rng.uniform(*spec.inplane), 1)), thick)
+    axis = int(axes[int(rng.integers(len(axes)))])
+    scales = [inplane] * 3
+    scales[axis] = thick
+    return (scales[0], scales[1], scales[2]), str(spec.profiles[int(rng.integers(len(spec.profiles)))])
 
 
 def random_crop(volume: np.ndarray, size: Sequence[int], rng: np.random.Generator,
@@ -85,38 +132,59 @@ class _Seeded(Dataset):
 
 
 class ArSSRPatches(_Seeded):
-    """Items: ``lr`` (1, L, L, L), ``coords`` (k, 3) in (-1, 1), ``values`` (k,), ``scale`` ()."""
+    """Items: ``lr`` (1, L, L, L), ``coords`` (k, 3) in (-1, 1), ``values`` (k,), ``scale`` (3,)
+    per axis. ``anisotropic`` (None: the paper's isotropic draw only) mixes in thick-slice samples."""
 
     def __init__(self, volumes: Sequence[np.ndarray], samples_per_volume: int = 6, crop: int = 40,
                  lr_size: int = 10, scale_range: tuple[float, float] = (2.0, 4.04), k: int = 8000,
-                 seed: int = 0, min_foreground: float = 0.0, augment: bool = False):
+                 seed: int = 0, min_foreground: float = 0.0, augment: bool = False,
+                 anisotropic: Anisotropic | None = None):
         super().__init__(volumes, samples_per_volume, seed)
         self.crop, self.lr_size, self.k = int(crop), int(lr_size), int(k)
         self.scale_range = tuple(scale_range)
         self.min_foreground, self.augment = float(min_foreground), bool(augment)
+        self.anisotropic = anisotropic
+        if anisotropic is not None:
+            need = int(round(self.lr_size * anisotropic.thick[1]))
+            self._thick_axes = [tuple(ax for ax in range(3) if v.shape[ax] >= need) for v in self.volumes]
+            small = [v.shape for v, axes in zip(self.volumes, self._thick_axes) if not axes]
+            if small:
+                raise ValueError(f"volumes {small} are too small on every axis for a thick-slice patch of {need} voxels")
 
-    def make(self, rng: np.random.Generator, volume: np.ndarray, scale: float) -> dict[str, torch.Tensor]:
-        """One sample from ``volume`` at ``scale`` with the given generator."""
-        crop = random_crop(volume, (self.crop,) * 3, rng, self.min_foreground)
-        n = int(round(self.lr_size * scale))
-        hr = crop[:n, :n, :n]
+    def make(self, rng: np.random.Generator, volume: np.ndarray, scale: float | Sequence[float],
+             profile: str = "cubic") -> dict[str, torch.Tensor]:
+        """One sample from ``volume`` at ``scale`` (one value: the paper's sample; three: per
+        axis, LR degraded with slice ``profile``) with the given generator."""
+        scales = np.atleast_1d(np.asarray(scale, dtype=float))
+        if scales.size == 1:
+            crop = random_crop(volume, (self.crop,) * 3, rng, self.min_foreground)
+            n = int(round(self.lr_size * float(scales[0])))
+            hr = crop[:n, :n, :n]
+            scales = np.repeat(scales, 3)
+        else:
+            hr = random_crop(volume, [int(round(self.lr_size * s)) for s in scales], rng, self.min_foreground)
         if self.augment:
             hr = augment_patch(hr, rng)
-        lr = downsample(hr, scale)
-        k = min(self.k, hr.size)
-        flat = rng.choice(hr.size, size=k, replace=False)
+        lr = downsample(hr, tuple(scales) if len(set(scales.tolist())) > 1 else float(scales[0]), profile=profile)
+        flat = rng.choice(hr.size, size=min(self.k, hr.size), replace=False)
+        if flat.size < self.k:  # a patch smaller than k (thin in-plane): every voxel, then repeats, k in all
+            flat = np.concatenate([flat, rng.choice(hr.size, size=self.k - flat.size, replace=True)])
         idx = np.stack(np.unravel_index(flat, hr.shape), -1)
         return {
             "lr": torch.from_numpy(lr[None].astype(np.float32)),
             "coords": torch.from_numpy(coords_of_indices(idx, hr.shape)),
             "values": torch.from_numpy(hr.reshape(-1)[flat].astype(np.float32)),
-            "scale": torch.tensor(scale, dtype=torch.float32),
+            "scale": torch.tensor(scales, dtype=torch.float32),
         }
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         rng, index = self._key(key)
-        volume = self.volumes[index // self.samples_per_volume]
-        return self.make(rng, volume, draw_scale(rng, *self.scale_range))
+        v = index // self.samples_per_volume
+        spec = self.anisotropic
+        if spec is not None and rng.random() < spec.fraction:
+            scales, profile = draw_anisotropic(rng, spec, self._thick_axes[v])
+            return self.make(rng, self.volumes[v], scales, profile)
+        return self.make(rng, self.volumes[v], draw_scale(rng, *self.scale_range))
 
 
 class BaselinePatches(_Seeded):

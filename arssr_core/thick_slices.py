@@ -1,0 +1,131 @@
+"""Thick-slice requests (notebook 09, beyond the paper): a 1 mm volume degraded to the voxel
+sizes of clinical series (thick along one axis, e.g. 1x1x3 mm, or 2x2x4 mm) and brought
+back to its 1 mm grid by each method.
+
+A request is a per-axis factor ``(s0, s1, s2)`` (LR voxel size in voxels of the 1 mm grid),
+labelled ``"1x1x3"``; an isotropic one is labelled as in Table 1 (``"x2"``). The LR is the
+volume down-sampled with a slice profile (:func:`arssr_core.data.degrade.downsample`: the
+paper's cubic sampling, or a Gaussian or box slice profile).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .data.degrade import downsample
+from .evaluation import Method, cached_sr
+
+#: Anatomical name of the slices that a thick axis makes, in RAS-canonical volumes.
+AXIS_SLICES = {0: "sagittal", 1: "coronal", 2: "axial"}
+
+
+def request_label(scales: Sequence[float]) -> str:
+    """``(1, 1, 3)`` -> ``"1x1x3"``; an isotropic ``(2, 2, 2)`` -> ``"x2"``."""
+    s = [float(v) for v in scales]
+    return f"x{s[0]:g}" if len(set(s)) == 1 else "x".join(f"{v:g}" for v in s)
+
+
+def thick_requests(thick: Iterable[float], axes: Iterable[int] = (0, 1, 2),
+                   mixed: Iterable[Sequence[float]] = (), iso: Iterable[float] = ()) -> dict[str, tuple[float, ...]]:
+    """``{label: per-axis factors}``: each ``thick`` factor along each of ``axes`` (the other
+    two at 1), then the ``mixed`` per-axis requests, then the isotropic ``iso`` factors."""
+    out: dict[str, tuple[float, ...]] = {}
+    for ax in axes:
+        for s in thick:
+            f = [1.0, 1.0, 1.0]
+            f[int(ax)] = float(s)
+            out[request_label(f)] = tuple(f)
+    for f in mixed:
+        out[request_label(f)] = tuple(float(v) for v in f)
+    for s in iso:
+        out[request_label([s] * 3)] = (float(s),) * 3
+    return out
+
+
+def describe(requests: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """One row per request: its label, per-axis factors, the thick axis (or "isotropic",
+    "mixed") and the largest factor."""
+    rows = []
+    for label, f in requests.items():
+        f = np.asarray(f, dtype=float)
+        if np.allclose(f, f[0]):
+            kind = "isotropic"
+        elif (f == 1.0).sum() == 2:
+            kind = f"axis {int(np.argmax(f))} ({AXIS_SLICES[int(np.argmax(f))]} slices)"
+        else:
+            kind = "mixed"
+        rows.append({"request": label, "factors": tuple(float(v) for v in f), "kind": kind, "thick": float(f.max())})
+    return pd.DataFrame(rows)
+
+
+def thick_grid(profile: str, subject: str, gt: np.ndarray, methods: Iterable[Method],
+               requests: Mapping[str, Sequence[float]], slice_profile: str = "cubic",
+               progress: bool = True) -> dict[tuple[str, str], np.ndarray]:
+    """SR of ``gt`` degraded for each request (``slice_profile``) back onto its grid, by each
+    method: ``{(method, label): volume}``; each LR input under ``("LR", label)``."""
+    from tqdm.auto import tqdm
+
+    methods = list(methods)
+    lrs = {k: downsample(gt, tuple(f), profile=slice_profile) for k, f in requests.items()}
+    out: dict[tuple[str, str], np.ndarray] = {("LR", k): v for k, v in lrs.items()}
+    jobs = [(m, k) for k in requests for m in methods if m.accepts(requests[k])]
+    for m, k in tqdm(jobs, desc=f"super-resolve {subject} ({slice_profile} slices)", disable=not progress):
+        out[(m.name, k)] = cached_sr(profile, f"{subject}-{slice_profile}", m, lrs[k], gt.shape, requests[k])
+    return out
+
+
+def gains(table: pd.DataFrame, a: str, others: Sequence[str], metric: str = "psnr") -> pd.DataFrame:
+    """``a`` minus each of ``others`` in ``metric`` per request (columns ``vs <other>``),
+    rows in the table's request order."""
+    wide = table.pivot_table(index="scale", columns="method", values=metric, sort=False)
+    return pd.DataFrame({f"{a} - {o}": wide[a] - wide[o] for o in others if o in wide}).rename_axis("request")
+
+
+def test_region(profile: str, region: str | int | None) -> np.ndarray:
+    """The test subject (normalised as in Table 1) cut to ``region``: ``"brain"`` its brain's
+    bounding box (2-voxel margin), a number a brain-centred cube, None the whole volume."""
+    from .data.volumes import foreground_box
+    from .evaluation import centre_box, test_subject_grid
+
+    gt, _, _ = test_subject_grid(profile, None)
+    box = foreground_box(gt) if region == "brain" else centre_box(gt, region)
+    return np.ascontiguousarray(gt[box])
+
+
+def anisotropic_subjects(subjects: Sequence[dict]) -> list[dict]:
+    """The real LR scans (:func:`arssr_core.evaluation.real_lr_subjects`) whose voxels differ per axis."""
+    return [s for s in subjects if not np.allclose(s["voxel_size"], s["voxel_size"][0])]
+
+
+def nearest_up(lr: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """An LR volume shown on an HR grid of ``shape`` over the same field of view: each HR
+    voxel takes the LR voxel whose cell holds its centre (blocks, no interpolation)."""
+    idx = [np.minimum(((np.arange(n) + 0.5) * m / n).astype(int), m - 1) for n, m in zip(shape, lr.shape)]
+    return lr[np.ix_(*idx)]
+
+
+def model_table(methods: Sequence[Method]) -> pd.DataFrame:
+    """One row per ArSSR method: its weights, where its run started, its steps (of that run),
+    the step of the kept weights, its training samples and where it was trained."""
+    from .checkpoint import read_checkpoint
+    from .experiments import checkpoint_summary
+
+    rows = []
+    for m in methods:
+        if m.kind != "arssr":
+            continue
+        meta = read_checkpoint(m.checkpoint).get("meta", {})
+        s = checkpoint_summary(m.checkpoint)
+        smp = meta.get("sampling")
+        rows.append({"method": m.name, "weights": s["checkpoint"],
+                     "started from": meta.get("started_from") or "identity init (the paper's run)",
+                     "steps": s["steps_run"], "kept step": s["best_step"],
+                     "samples": ("isotropic x2-x4 (the paper's)" if not smp else
+                                 f"{smp['fraction']:.0%} thick-slice (thick x{smp['thick'][0]:g}-x{smp['thick'][1]:g}, "
+                                 f"in-plane x{smp['inplane'][0]:g}-x{smp['inplane'][1]:g}, "
+                                 f"{' or '.join(smp['profiles'])} slice profile), the rest isotropic"),
+                     "trained on": s["trained_on"]})
+    return pd.DataFrame(rows)
