@@ -141,7 +141,9 @@ def claim_lead_grows(table: pd.DataFrame, a: str, b: str, metric: str, claim: st
                      untestable: Mapping[float, str] | None = None, caveat: str = "") -> dict:
     """Verdict that ``a``'s advantage over ``b`` in ``metric`` grows with scale: held if the lead
     rises from the smallest to the largest scale by more than the margin with a positive
-    Spearman correlation, did not hold if it falls by more than the margin, else inconclusive."""
+    Spearman correlation and never drops by more than the margin from one scale to the next;
+    did not hold if it falls from the smallest to the largest by more than the margin; else
+    (a rise with such a drop on the way, or a change within the margin) inconclusive."""
     c = compare(table, a, b, [metric])
     skip = {_key(s) for s in (untestable or {})}
     c = c[~c["scale"].map(_key).isin(list(skip))] if len(c) else c
@@ -155,10 +157,15 @@ def claim_lead_grows(table: pd.DataFrame, a: str, b: str, metric: str, claim: st
     rho = pd.Series(lead.to_numpy()).corr(pd.Series(c["scale"].to_numpy()), method="spearman")
     rise = float(lead.iloc[-1] - lead.iloc[0])
     m = MARGINS.get(metric, 0.0)
-    st = "held" if (rise > m and rho > 0) else ("did not hold" if rise < -m else "inconclusive")
+    steps = np.diff(lead.to_numpy())
+    drops = [(_fmt(s0), _fmt(s1)) for s0, s1, d in zip(c["scale"], c["scale"].iloc[1:], steps) if d < -m]
+    st = ("held" if (rise > m and rho > 0 and not drops) else ("did not hold" if rise < -m else "inconclusive"))
     ev = ", ".join(f"{_fmt(s)}: {v:+.4g}" for s, v in zip(c["scale"], lead))
+    ev += f" (Spearman {rho:+.2f}; margin {m:g})"
+    if drops and rise > m:
+        ev += "; it drops beyond the margin from " + ", ".join(f"{x} to {y}" for x, y in drops)
     return {"claim": claim, "verdict": st, "caveat": _join(notes),
-            "evidence": f"lead of {a} over {b} in {metric} by scale: {ev} (Spearman {rho:+.2f}; margin {m:g})"}
+            "evidence": f"lead of {a} over {b} in {metric} by scale: {ev}"}
 
 
 def claim_small_spread(table: pd.DataFrame, methods: Sequence[str], metric: str, tolerance: float,

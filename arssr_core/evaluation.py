@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .data.degrade import downsample, lr_shape, resize_cubic
+from .data.masks import mask_centre  # noqa: F401  (notebook 04 views its lesions through it)
 from .data.nifti import load_volume, normalise
 from .data.sources import source_path
 from .data.volumes import TEST_SOURCE, foreground_box
@@ -268,11 +269,18 @@ def crop_around(volume: np.ndarray, centre: Sequence[int], size: int | Sequence[
     return tuple(out)
 
 
-def lesion_subjects(profile: str, crop: int | None = None) -> list[dict]:
+def trim_to_multiple(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` with each side cut, centred, to a multiple of ``k`` voxels (a per-scale network
+    needs each side within a voxel of a multiple of its scale), e.g. 130 slices -> 128 for k=4."""
+    return a[tuple(slice(n % k // 2, n - (n % k - n % k // 2)) for n in a.shape)]
+
+
+def lesion_subjects(profile: str, crop: int | None = None, multiple_of: int | None = None) -> list[dict]:
     """The lesion set: ``[{"name", "kind", "gt", "mask"}]``, each a cube of ``crop`` voxels
     (``data.lesion_crop``, else ``data.eval_crop``; a mapping gives one per record kind, e.g.
     ``{real: null, synthetic: 112}``) centred on the lesion mask's centre of mass (whole
-    volume if None)."""
+    volume if None), each side then trimmed to a multiple of ``multiple_of`` voxels
+    (:func:`trim_to_multiple`; the real tumour scan's 130 slices -> 128 for scale 4)."""
     from scipy import ndimage
 
     from .data import catalog
@@ -289,6 +297,8 @@ def lesion_subjects(profile: str, crop: int | None = None) -> list[dict]:
             centre = [int(round(c)) for c in ndimage.center_of_mass(mask)]
             box = crop_around(gt, centre, size)
             gt, m = gt[box], m[box]
+        if multiple_of:
+            gt, m = trim_to_multiple(gt, int(multiple_of)), trim_to_multiple(m, int(multiple_of))
         out.append({"name": rec["id"].split("/")[-1], "kind": rec["kind"], "gt": np.ascontiguousarray(gt),
                     "mask": np.ascontiguousarray(m), "voxel_size": rec.get("voxel_size")})
     return out
@@ -429,21 +439,6 @@ def lesion_table(profile: str, subjects: Sequence[dict], methods: Sequence[Metho
         tables.append(score_grid(s["gt"], srs, mask=s["mask"], metrics=("psnr", "ssim"))
                       .assign(subject=s["name"], region="lesion"))
     return pd.concat(tables, ignore_index=True), srs_by
-
-
-def mask_centre(mask: np.ndarray) -> tuple[int, ...]:
-    """A voxel inside the mask's largest connected part, the one nearest that part's centre of
-    mass (where several lesions lie apart, a view through it shows a lesion, not the space
-    between them)."""
-    from scipy import ndimage
-
-    m = np.asarray(mask, dtype=bool)
-    lab, n = ndimage.label(m)
-    if n > 1:
-        m = lab == (1 + int(np.argmax(ndimage.sum_labels(m, lab, index=np.arange(1, n + 1)))))
-    idx = np.argwhere(m)
-    c = idx.mean(0)
-    return tuple(int(v) for v in idx[np.argmin(((idx - c) ** 2).sum(1))])
 
 
 def real_lr_requests(voxel_size: Sequence[float], scales: Iterable[float],

@@ -61,6 +61,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 from scipy import ndimage
 
+from .data.masks import largest_component
 from .errors import ArssrError, DataError
 from .io_utils import atomic_path
 
@@ -237,13 +238,7 @@ def fold_neuromorphometrics(labels: np.ndarray) -> np.ndarray:
 def brain_mask(gt: np.ndarray) -> np.ndarray:
     """Brain mask of a skull-stripped volume: > 1 % of its range, holes filled, largest component."""
     lo, hi = float(gt.min()), float(gt.max())
-    mask = gt > lo + MASK_THRESHOLD * (hi - lo)
-    lab, n = ndimage.label(mask)
-    if n > 1:
-        sizes = np.bincount(lab.ravel())
-        sizes[0] = 0
-        mask = lab == int(np.argmax(sizes))
-    return ndimage.binary_fill_holes(mask)
+    return ndimage.binary_fill_holes(largest_component(gt > lo + MASK_THRESHOLD * (hi - lo)))
 
 
 # --------------------------------------------------------------------------- registration

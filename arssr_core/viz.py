@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .data.masks import mask_centre
+
 
 VIEWS = ("sagittal", "coronal", "axial")
 
@@ -81,15 +83,6 @@ def orthogonal_slices(data: np.ndarray, voxel_size: Sequence[float] = (1.0, 1.0,
     return fig
 
 
-def mask_point(mask: np.ndarray) -> list[int] | None:
-    """The voxel of a mask nearest its centroid (a good slice point for an overlay), or None if empty."""
-    idx = np.argwhere(np.asarray(mask, dtype=bool))
-    if idx.size == 0:
-        return None
-    c = idx.mean(0)
-    return [int(v) for v in idx[np.argmin(((idx - c) ** 2).sum(1))]]
-
-
 def volumes_figure(items: Sequence[dict[str, Any]], title: str | None = None) -> Figure:
     """One row of orthogonal slices per item ``{"title", "data", "voxel_size", "masks"?, "point"?}``."""
     n = max(1, len(items))
@@ -98,7 +91,7 @@ def volumes_figure(items: Sequence[dict[str, Any]], title: str | None = None) ->
         masks = it.get("masks") or None
         point = it.get("point")
         if point is None and masks:
-            point = mask_point(next(iter(masks.values())))
+            point = mask_centre(next(iter(masks.values())))
         orthogonal_slices(it["data"], it.get("voxel_size", (1, 1, 1)), point, masks, it.get("title"), row)
     if title:
         fig.suptitle(title, fontsize=10)

@@ -179,3 +179,15 @@ def test_threshold_claim_of_a_bounded_loss():
     assert claims.claim_threshold(t, "A", "B", "psnr", -0.1, "loss", [2])["verdict"] == "held"
     assert claims.claim_threshold(t, "A", "B", "psnr", -0.1, "loss")["verdict"] == "did not hold"  # x3: -0.3
     assert claims.claim_threshold(t, "A", "B", "psnr", -0.1, "loss", ["x9"])["verdict"] == "untestable"
+
+
+def test_lead_grows_only_when_it_rises_without_a_drop_on_the_way():
+    """Rising end to end is not enough: a lead that drops beyond the margin between two
+    neighbouring scales on the way is inconclusive (LPIPS: lower is better, lead = b - a)."""
+    def t(leads):
+        return pd.DataFrame([{"method": m, "scale": s, "lpips": 0.2 - (v if m == "A" else 0.0)}
+                             for s, v in zip((2, 3, 4), leads) for m in ("A", "B")])
+    assert claims.claim_lead_grows(t([0.01, 0.02, 0.03]), "A", "B", "lpips", "grows")["verdict"] == "held"
+    v = claims.claim_lead_grows(t([0.01, 0.03, 0.02]), "A", "B", "lpips", "grows")
+    assert v["verdict"] == "inconclusive" and "from x3 to x4" in v["evidence"]
+    assert claims.claim_lead_grows(t([0.03, 0.02, 0.01]), "A", "B", "lpips", "grows")["verdict"] == "did not hold"

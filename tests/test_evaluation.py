@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from arssr_core.evaluation import centre_profiles, mask_centre, real_lr_requests
+from arssr_core.data.masks import mask_centre
+from arssr_core.evaluation import centre_profiles, real_lr_requests
 
 
 def test_real_lr_requests_add_isotropic_target_only_for_anisotropic_scans():
@@ -33,3 +34,13 @@ def test_mask_centre():
     m[0:2, 0:2, 0:2] = True  # two lesions apart: the centre lies in the larger, not between them
     m[6:9, 6:9, 6:9] = True
     assert mask_centre(m) == (7, 7, 7) and m[mask_centre(m)]
+    assert mask_centre(np.zeros((4, 4, 4), bool)) is None
+
+
+def test_trim_to_multiple_cuts_each_side_centred():
+    from arssr_core.evaluation import trim_to_multiple
+
+    a = np.arange(7 * 8 * 130).reshape(7, 8, 130)
+    t = trim_to_multiple(a, 4)
+    assert t.shape == (4, 8, 128)
+    np.testing.assert_array_equal(t, a[1:5, :, 1:129])

@@ -37,9 +37,11 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
+
 from skimage.filters import threshold_multiotsu
 
 from ..errors import DataError
+from .masks import largest_component
 from .nifti import check_volume
 
 
@@ -47,16 +49,6 @@ def _ball(radius: int) -> np.ndarray:
     r = np.arange(-radius, radius + 1)
     x, y, z = np.meshgrid(r, r, r, indexing="ij")
     return x * x + y * y + z * z <= radius * radius
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of a boolean mask."""
-    lab, n = ndimage.label(mask)
-    if n <= 1:
-        return mask.astype(bool)
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    return lab == int(np.argmax(sizes))
 
 
 def prior_on_grid(prior: np.ndarray, prior_affine: np.ndarray, shape: Sequence[int],
