@@ -69,6 +69,22 @@ def settings(values: Mapping[str, object], caption: str | None = None) -> "pd.io
     return table(df, caption)
 
 
+#: Columns of a run summary (:func:`arssr_core.experiments.checkpoint_summary`) shown per row;
+#: the settings every run shares go to the caption.
+RUN_COLUMNS = ("encoder", "model", "scale", "parameters", "steps_run", "best_step", "minutes", "start_val_psnr",
+               "best_val_psnr", "trained_on")
+RUN_SHARED = ("batch_size", "lr", "init", "precision", "data")
+
+
+def runs_table(runs: pd.DataFrame, caption: str) -> "pd.io.formats.style.Styler":
+    """Run summaries as a narrow table: one row per run with its own numbers
+    (:data:`RUN_COLUMNS`), the settings shared by every run (:data:`RUN_SHARED`) in the caption."""
+    shared = [f"{c.replace('_', ' ')} {runs[c].iloc[0]}" for c in RUN_SHARED
+              if c in runs and runs[c].astype(str).nunique() == 1]
+    cols = [c for c in RUN_COLUMNS if c in runs and not (c == "model" and "encoder" in runs)]
+    return table(runs[cols], caption + (f" (every run: {'; '.join(shared)})" if shared else ""))
+
+
 def load_table(profile: str, name: str) -> pd.DataFrame:
     """Read back a table written by :func:`save_table`."""
     return pd.read_csv(results_dir(profile) / "tables" / f"{name}.csv")

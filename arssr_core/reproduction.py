@@ -100,6 +100,9 @@ def _num(x) -> float | None:
 def compare_table(name: str, published: pd.DataFrame, reproduced: pd.DataFrame) -> tuple[int, list[Mismatch]]:
     """Compare two versions of one table cell by cell; returns (cells compared, disagreements)."""
     keys = _keys(published)
+    if keys != _keys(reproduced):  # another layout (e.g. scales once columns, now rows): rows cannot be matched
+        return 0, [Mismatch(name, "", "", ", ".join(keys) or "no key columns", ", ".join(_keys(reproduced)) or
+                            "no key columns", "", "the table's layout changed (its identifying columns differ)")]
     pub = dict(zip(_row_ids(published, keys), published.to_dict("records")))
     rep = dict(zip(_row_ids(reproduced, keys), reproduced.to_dict("records")))
     out: list[Mismatch] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import nbformat
+import pandas as pd
 
 from arssr_core.book import caption, prepare_notebook
 
@@ -123,3 +124,15 @@ def test_a_gallery_of_saved_figures_gets_a_numbered_caption_under_each_image(tmp
     kinds = ["image" if "image/png" in o["data"] else o["data"]["text/markdown"][:12] for o in outs]
     assert kinds == ["image", "**Figure 8.1", "image", "**Figure 8.2"]
     assert "Each metric against the scale" in outs[1]["data"]["text/markdown"]
+
+
+def test_run_tables_keep_each_runs_numbers_and_move_shared_settings_to_the_caption():
+    from arssr_core import report
+
+    runs = pd.DataFrame({"encoder": ["rescnn", "rdn"], "parameters": [2579588, 1800000], "steps_run": [19050, 12000],
+                         "best_step": [19000, 10250], "lr": [2e-4, 2e-4], "batch_size": [6, 6],
+                         "trained_on": ["cuda (bf16)", "cuda (bf16), then cpu (bf16)"], "checkpoint": ["a", "b"],
+                         "data": ["mni152, cat12_template"] * 2})
+    s = report.runs_table(runs, "Runs")
+    assert list(s.data.columns) == ["encoder", "parameters", "steps_run", "best_step", "trained_on"]
+    assert "lr 0.0002" in s.caption and "data mni152, cat12_template" in s.caption and "checkpoint" not in s.caption
