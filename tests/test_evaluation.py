@@ -44,3 +44,35 @@ def test_trim_to_multiple_cuts_each_side_centred():
     t = trim_to_multiple(a, 4)
     assert t.shape == (4, 8, 128)
     np.testing.assert_array_equal(t, a[1:5, :, 1:129])
+
+
+def test_sr_cache_serves_a_repeat_and_recomputes_when_the_input_or_weights_change(tmp_path, monkeypatch):
+    """cached_sr: the same request is read back from disk; a changed LR voxel, output grid or
+    checkpoint file (its modification time) is computed afresh."""
+    import os
+
+    from arssr_core import evaluation as ev
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    calls = []
+
+    def fake(method, lr, out_shape, scale, profile=None, precision=None, progress=False):
+        calls.append(method.name)
+        return np.full(out_shape, float(lr.sum()), np.float32)
+
+    monkeypatch.setattr(ev, "super_resolve_with", fake)
+    ckpt = tmp_path / "w.pt"
+    ckpt.write_bytes(b"weights")
+    m = ev.Method("Net", "arssr", str(ckpt))
+    lr = np.random.default_rng(0).random((4, 4, 4)).astype(np.float32)
+    a = ev.cached_sr("smoke", "s", m, lr, (8, 8, 8), 2.0)
+    b = ev.cached_sr("smoke", "s", m, lr, (8, 8, 8), 2.0)
+    assert len(calls) == 1 and np.array_equal(a, b)
+    lr2 = lr.copy()
+    lr2[0, 0, 0] += 0.5
+    ev.cached_sr("smoke", "s", m, lr2, (8, 8, 8), 2.0)
+    ev.cached_sr("smoke", "s", m, lr, (8, 8, 9), (2.0, 2.0, 2.25))
+    assert len(calls) == 3
+    os.utime(ckpt, ns=(1, 1))  # the checkpoint replaced
+    ev.cached_sr("smoke", "s", m, lr, (8, 8, 8), 2.0)
+    assert len(calls) == 4

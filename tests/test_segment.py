@@ -6,7 +6,6 @@ cores at 2 mm) plus once more to check it repeats; each Atropos run takes about 
 
 from __future__ import annotations
 
-import time
 
 import nibabel as nib
 import numpy as np
@@ -127,11 +126,8 @@ def test_registration_cached_and_reused(colin2mm, priors, cache, monkeypatch):
 
     monkeypatch.setattr(seg, "_priors_in_subject", no_registration)
     monkeypatch.setattr(seg, "_priors_single_thread", no_registration)
-    t0 = time.perf_counter()
-    again = seg.register_atlas(vol.copy(), affine.copy(), cache)
-    took = time.perf_counter() - t0
+    again = seg.register_atlas(vol.copy(), affine.copy(), cache)  # a registration would raise above
     assert again.from_cache and again.key == priors.key
-    assert took < 10.0, took  # reading a few MB; a registration takes far longer
     np.testing.assert_array_equal(again.priors, priors.priors)
     np.testing.assert_array_equal(again.mask, priors.mask)
     # another volume (or grid) is another subject: not served from this cache entry

@@ -356,3 +356,31 @@ def test_a_model_that_did_not_train_stops_the_notebook_call(tmp_path, monkeypatc
         ex.train_baseline("smoke", "srcnn3d", 2.0, progress=False, overrides={"baselines.train.lr": 0.0, "require_trained": True})
     # the smoke profile's tiny networks are exempt (they check plumbing, not models)
     ex.train_baseline("smoke", "srcnn3d", 3.0, progress=False, overrides={"baselines.train.lr": 0.0})
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_trains_with_the_loss_scaler_only_for_fp16(precision, tmp_path, mni_crop, monkeypatch):
+    """bf16 autocast trains without a loss scaler (on the CPU as on CUDA); fp16 (CUDA only)
+    goes through GradScaler, enabled; both give finite losses and move the weights."""
+    import arssr_core.train as tr
+
+    if precision == "fp16" and not torch.cuda.is_available():
+        pytest.skip("fp16 training needs CUDA")
+    if precision == "bf16":
+        monkeypatch.setattr(tr, "pick_precision", lambda p, d: "bf16")  # also where bf16 is emulated (slow, tiny net)
+    seen = []
+    real = torch.amp.GradScaler
+
+    def spy(*a, **k):
+        s = real(*a, **k)
+        seen.append(s.is_enabled())
+        return s
+
+    monkeypatch.setattr(torch.amp, "GradScaler", spy)
+    ds, val = make_data(mni_crop)
+    res = train(TINY_SPEC, ds, val, tiny_config(steps=3, batch_size=2, precision=precision), tmp_path, progress=False)
+    assert res["finished"] and np.isfinite(losses(tmp_path)).all()
+    assert seen == [precision == "fp16"]
+    assert read_checkpoint(tmp_path / "last.pt")["meta"]["precision"] == precision
+    start = build_model(TINY_SPEC)
+    assert any(not torch.equal(a, b) for a, b in zip(weights(tmp_path / "last.pt").values(), start.state_dict().values()))
