@@ -4,7 +4,7 @@ and the plots that read training runs and score tables."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -53,6 +53,50 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
     if caption:
         sty = sty.set_caption(caption)
     return sty
+
+
+#: Metric groups of a paper-layout table shown as separate tables, so that each fits the page.
+METRIC_GROUPS = {"fidelity": ("psnr", "ssim"), "perceptual distance": ("lpips",), "sharpness": ("psi", "lpc_si")}
+
+
+def _html(*stylers: "pd.io.formats.style.Styler"):
+    from IPython.display import HTML
+
+    return HTML("\n".join(s.to_html() for s in stylers))
+
+
+def paper_tables(scores: pd.DataFrame, caption: str, groups: Mapping[str, Sequence[str]] | None = None):
+    """A score table (``method``, ``scale``, metric columns) in the paper's layout (methods as
+    rows, scales as column groups, metrics within), one table per metric group
+    (:data:`METRIC_GROUPS`) so that each fits the page; groups without a scored metric are left
+    out. Returns displayable HTML."""
+    from .evaluation import paper_layout
+
+    parts = []
+    for name, metrics in (groups or METRIC_GROUPS).items():
+        ms = [m for m in metrics if m in scores.columns and scores[m].notna().any()]
+        if ms:
+            parts.append(table(paper_layout(scores, ms), f"{caption}: {name} ({', '.join(m.upper().replace('_', '-') for m in ms)})"))
+    return _html(*parts)
+
+
+def metric_tables(scores: pd.DataFrame, metrics: Sequence[str], caption: str, rows: str = "scale",
+                  columns: str = "method"):
+    """One table per metric with ``rows`` down and ``columns`` across (e.g. requests by
+    methods, for many requests), the best value of each row in bold. Returns displayable HTML."""
+    from .evaluation import BETTER
+
+    parts = []
+    for m in metrics:
+        wide = scores.pivot_table(index=rows, columns=columns, values=m, sort=False)
+        wide = wide[[c for c in dict.fromkeys(scores[columns]) if c in wide.columns]]
+        sty = wide.style.format(precision=DECIMALS.get(m, 4), na_rep="")
+        if m in BETTER:
+            sty = sty.highlight_max(axis=1, props="font-weight: bold") if BETTER[m] > 0 else \
+                sty.highlight_min(axis=1, props="font-weight: bold")
+        arrow = {1: " ↑ (higher is better)", -1: " ↓ (lower is better)"}.get(BETTER.get(m, 0), "")
+        parts.append(sty.set_caption(f"{caption}: {m.upper().replace('_', '-')}{arrow}"))
+    return _html(*parts)
 
 
 def settings(values: Mapping[str, object], caption: str | None = None) -> "pd.io.formats.style.Styler":

@@ -131,6 +131,13 @@ def test_smoke_tables_are_complete(smoke_study):
     assert {"Cubic", "ArSSR-rdn"} <= set(steps["method"]) and 0 in set(steps["step"])
     curves = pd.read_csv(tables / "02_learning_curves.csv")
     assert {"cubic", "arssr-rdn", "srcnn3d-x2"} <= set(curves["tag"]) and (curves["step"] == 0).any()
+    thick = pd.read_csv(tables / "09_thick_slices.csv")
+    assert set(thick["method"]) == {"Cubic", "ArSSR", "ArSSR-iso", "ArSSR-thick"}
+    assert set(thick["scale"]) == {"1x1x3", "2x2x4", "x2"}  # the smoke profile's thick_slices requests
+    assert not thick[["psnr", "ssim", "lpips"]].isna().any().any()
+    v9 = pd.read_csv(tables / "09_verdicts.csv")
+    assert len(v9) == 5 and set(v9["verdict"]) <= {"held", "did not hold", "inconclusive", "untestable"}
+    assert v9["caveat"].str.contains("Beyond the paper").all()
 
 
 @pytest.mark.slow
