@@ -136,3 +136,16 @@ def test_run_tables_keep_each_runs_numbers_and_move_shared_settings_to_the_capti
     s = report.runs_table(runs, "Runs")
     assert list(s.data.columns) == ["encoder", "parameters", "steps_run", "best_step", "trained_on"]
     assert "lr 0.0002" in s.caption and "data mni152, cat12_template" in s.caption and "checkpoint" not in s.caption
+
+
+def test_paper_tables_split_by_metric_group_and_metric_tables_bold_the_best_per_row():
+    from arssr_core import report
+
+    scores = pd.DataFrame([{"method": m, "scale": s, "psnr": p + s, "ssim": 0.9, "lpips": l, "psi": float("nan")}
+                           for s in (2, 3) for m, p, l in (("Cubic", 28.0, 0.2), ("ArSSR", 29.0, 0.1))])
+    html = report.paper_tables(scores, "Table 1").data
+    assert html.count("<table") == 2 and "Table 1: fidelity (PSNR, SSIM)" in html and "PSI" not in html
+    assert "x2" in html and "psnr ↑" in html and "lpips ↓" in html
+    html = report.metric_tables(scores, ["psnr", "lpips"], "By scale").data
+    assert html.count("<table") == 2 and "By scale: LPIPS ↓ (lower is better)" in html
+    assert html.count("font-weight: bold") >= 2  # one best per row and metric (CSS rules per cell)
