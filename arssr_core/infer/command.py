@@ -25,7 +25,7 @@ EPILOG = """\
 examples:
   arssr upsample t1.nii.gz -o t1_sr.nii.gz --scale 2.5
       every axis 2.5x finer (a 2 mm scan becomes 0.8 mm), with the trained ArSSR model
-  arssr upsample thick.nii.gz -o iso.nii.gz --scale 1 1 3
+  arssr upsample thick.nii.gz -o iso.nii.gz --scale 1 1 3 --method arssr-thick
       thick slices along the third array axis to isotropic; the other axes unchanged
   arssr upsample t1.nii.gz -o t1_07.nii.gz --voxel-size 0.7
       a 0.7 mm isotropic grid over the same field of view (voxel size rounded so the grid fits it)
@@ -70,8 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     m = p.add_argument_group("method (default: the trained ArSSR model)").add_mutually_exclusive_group()
     m.add_argument("--checkpoint", metavar="PATH",
                    help="an ArSSR checkpoint (any scale) or a per-scale baseline checkpoint (its scale only)")
-    m.add_argument("--method", choices=["arssr", "cubic"], default="arssr",
-                   help="'cubic' for cubic-spline interpolation, no model (default: arssr)")
+    m.add_argument("--method", choices=["arssr", "arssr-thick", "cubic"], default="arssr",
+                   help="'arssr' (default): the paper's ArSSR-RDN; 'arssr-thick': ArSSR-RDN trained further "
+                        "on thick-slice samples as well (for inputs with thick slices, see the book's "
+                        "notebook 09); 'cubic': cubic-spline interpolation, no model")
     r = p.add_argument_group("compute")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto = CUDA when PyTorch sees a GPU, else CPU")

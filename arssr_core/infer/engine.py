@@ -415,26 +415,33 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
 
 # ----------------------------------------------------------------------------- volumes
 
-METHODS = ("arssr", "cubic")
+METHODS = ("arssr", "arssr-thick", "cubic")
 
 
-def default_checkpoint() -> Path:
-    """The checkpoint used when none is given: ``$ARSSR_CHECKPOINT``, else the default
-    profile's trained ArSSR-RDN (``checkpoints/pretrained/arssr-rdn/best.pt``, then
-    ``checkpoints/cpu/arssr-rdn/best.pt``); :class:`CheckpointError` saying how to get one."""
+#: The committed model folder of each model method of ``arssr upsample``.
+MODEL_RUNS = {"arssr": "arssr-rdn", "arssr-thick": "arssr-rdn-aniso"}
+
+
+def default_checkpoint(method: str = "arssr") -> Path:
+    """The checkpoint used when none is given: for ``arssr``, ``$ARSSR_CHECKPOINT`` if set; else
+    the default profile's trained model of ``method`` (:data:`MODEL_RUNS`:
+    ``checkpoints/pretrained/<run>/best.pt``, then ``checkpoints/cpu/<run>/best.pt``);
+    :class:`CheckpointError` saying how to get one."""
     env = os.environ.get("ARSSR_CHECKPOINT")
-    if env:
+    if env and method == "arssr":
         if not Path(env).is_file():
             raise CheckpointError(f"ARSSR_CHECKPOINT={env}: no such checkpoint file")
         return Path(env)
-    tried = [checkpoints_dir(p) / "arssr-rdn" / "best.pt" for p in ("pretrained", "cpu")]
+    run = MODEL_RUNS[method]
+    tried = [checkpoints_dir(p) / run / "best.pt" for p in ("pretrained", "cpu")]
     for p in tried:
         if p.is_file():
             return p
     raise CheckpointError(
-        "no trained ArSSR checkpoint found (looked for " + ", ".join(str(p) for p in tried)
-        + "); get one with `make reproduce` or `arssr train arssr-rdn`, pass --checkpoint PATH, "
-        "set ARSSR_CHECKPOINT, or use --method cubic"
+        f"no trained {run} checkpoint found (looked for " + ", ".join(str(p) for p in tried)
+        + ("); get one with `make reproduce` or `arssr train arssr-rdn`, pass --checkpoint PATH" if method == "arssr"
+           else f"); train it with `python -m arssr_core.pretrain --only {run}`, pass --checkpoint PATH")
+        + (", set ARSSR_CHECKPOINT" if method == "arssr" else "") + ", or use --method cubic"
     )
 
 
@@ -470,7 +477,8 @@ def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arss
     """Super-resolve a :class:`Volume` onto the grid ``request`` describes; returns a new Volume.
 
     ``method``: ``arssr`` (a ``model`` object, or a ``checkpoint`` path, or the default
-    checkpoint; a per-scale baseline checkpoint is accepted at its trained scale) or
+    checkpoint; a per-scale baseline checkpoint is accepted at its trained scale),
+    ``arssr-thick`` (the same, its default the model trained on thick slices as well) or
     ``cubic``. The output keeps the input's orientation and field of view (affine from
     :func:`output_grid`) and a copy of its header with ``descrip`` naming method and scale.
     """
@@ -487,7 +495,7 @@ def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arss
     else:
         dev = pick_device(device)
         if model is None:
-            model, name = load_sr_model(checkpoint if checkpoint is not None else default_checkpoint(), dev)
+            model, name = load_sr_model(checkpoint if checkpoint is not None else default_checkpoint(method), dev)
         else:
             name = getattr(model, "spec", {}).get("name", type(model).__name__)
         kw = dict(precision=precision, device=dev, max_tile_voxels=max_tile_voxels, halo=halo,
