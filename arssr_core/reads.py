@@ -2,8 +2,8 @@
 
 When ``$ARSSR_READ_LOG`` names a file, importing :mod:`arssr_core` installs an audit hook
 (:func:`sys.addaudithook`) in that process: every file it opens for reading under the
-study's input folders (the checkpoints, and the data's ``raw/`` and ``prepared/``; not the
-registry archive cache) is appended to the log once. ``arssr reproduce`` sets the variable
+study's input folders (the checkpoints, the data's ``raw/`` and ``prepared/``, and the result
+tables other notebooks wrote; not the registry archive cache nor the cached SR volumes) is appended to the log once. ``arssr reproduce`` sets the variable
 for each notebook's kernel and stores the files with their content hashes in the notebook's
 record, so that changing one byte of a checkpoint or a prepared volume reruns exactly the
 notebooks that read it.
@@ -19,11 +19,16 @@ _STATE: dict = {}
 
 
 def watched_roots() -> list[Path]:
-    """The folders whose files count as a notebook's inputs."""
+    """The folders whose files count as a notebook's inputs: checkpoints, raw and prepared
+    data, and every profile's result tables (``results/<profile>/tables``: 08 reads the
+    verdicts of 02-07)."""
     from .paths import REPO_ROOT, data_root
 
     roots = {REPO_ROOT / "checkpoints", Path(os.environ.get("ARSSR_CHECKPOINTS", REPO_ROOT / "checkpoints")),
              data_root() / "raw", data_root() / "prepared"}
+    results = Path(os.environ.get("ARSSR_RESULTS", REPO_ROOT / "results"))
+    if results.is_dir():
+        roots |= {p / "tables" for p in results.iterdir() if p.is_dir()}
     return sorted({r.resolve() for r in roots})
 
 

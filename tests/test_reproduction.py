@@ -53,15 +53,25 @@ def test_a_kernel_records_the_checkpoint_and_data_files_it_reads(tmp_path):
     ckpts = tmp_path / "ckpts"
     (ckpts / "run").mkdir(parents=True)
     (ckpts / "run" / "best.pt").write_bytes(b"weights")
+    results = tmp_path / "results"
+    (results / "cpu" / "tables").mkdir(parents=True)
+    (results / "cpu" / "cache").mkdir(parents=True)
+    verdicts = results / "cpu" / "tables" / "03_verdicts.csv"
+    verdicts.write_text("claim,verdict\n")
+    (results / "cpu" / "cache" / "sr.npy").write_bytes(b"cached volume")
     code = ("import arssr_core, pathlib\n"
             "open(r'%s').read()\n"  # an input
             "pathlib.Path(r'%s').write_text('out')\n"  # written: not an input
-            "open(r'%s').read()\n") % (ckpts / "run" / "best.pt", ckpts / "run" / "new.csv", NB)
-    env = {**__import__("os").environ, "ARSSR_READ_LOG": str(log), "ARSSR_CHECKPOINTS": str(ckpts)}
+            "open(r'%s').read()\n"  # another notebook's table: an input
+            "open(r'%s', 'rb').read()\n"  # a cached SR volume: not an input
+            "open(r'%s').read()\n") % (ckpts / "run" / "best.pt", ckpts / "run" / "new.csv", verdicts,
+                                        results / "cpu" / "cache" / "sr.npy", NB)
+    env = {**__import__("os").environ, "ARSSR_READ_LOG": str(log), "ARSSR_CHECKPOINTS": str(ckpts),
+           "ARSSR_RESULTS": str(results)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
     from arssr_core.reads import read_log
 
-    assert read_log(log) == [(ckpts / "run" / "best.pt").resolve()]
+    assert read_log(log) == sorted([(ckpts / "run" / "best.pt").resolve(), verdicts.resolve()])
 
 
 def test_markdown_only_edit_is_copied_into_the_executed_notebook(tmp_path):
