@@ -18,9 +18,7 @@ import pandas as pd
 
 from .data.degrade import downsample, lr_shape, resize_cubic
 from .data.masks import mask_centre  # noqa: F401  (notebook 04 views its lesions through it)
-from .data.nifti import load_volume, normalise
-from .data.sources import source_path
-from .data.volumes import TEST_SOURCE, foreground_box
+from .data.volumes import foreground_box
 from .errors import DataError
 from .experiments import baseline_checkpoint, run_dir
 from .io_utils import atomic_path
@@ -87,20 +85,58 @@ def baseline_methods(profile: str) -> list[Method]:
     return out
 
 
+def test_subjects(profile: str, crop: int | None = None) -> list[dict[str, Any]]:
+    """Every test subject of the profile's prepared catalog (the registry's Colin27, or a user's
+    HCP or BIDS test split): ``[{"name", "gt", "affine", "box"}]``, ``gt`` the whole volume
+    (min-max normalised by ``prepare``) and ``box`` the slices of a brain-centred cube of
+    ``crop`` voxels (``data.eval_crop``; None = whole)."""
+    from .data import catalog
+    from .data.prepare import prepare
+
+    if not catalog.catalog_path(profile).exists():
+        prepare(profile, verbose=False)
+    if crop is None:
+        crop = load_profile(profile)["data"].get("eval_crop")
+    out = []
+    for rec in catalog.records(profile, role="test"):
+        vol = catalog.load(profile, rec)
+        gt = np.asarray(vol.data, dtype=np.float32)
+        out.append({"name": rec["name"], "gt": gt, "affine": vol.affine, "box": centre_box(gt, crop)})
+    if not out:
+        raise DataError(f"{catalog.catalog_path(profile)}: no test records")
+    return out
+
+
 def test_subject(profile: str, crop: int | None = None) -> np.ndarray:
-    """The held-out test subject (Colin27 ``ch2bet``), min-max normalised over the whole
-    volume, then a brain-centred cube of ``crop`` voxels (``data.eval_crop``; None = whole)."""
+    """The (first) test subject, cut to a brain-centred cube of ``crop`` voxels
+    (``data.eval_crop``; None = whole): Colin27 ``ch2bet`` with the registry data."""
     full, _, box = test_subject_grid(profile, crop)
     return np.ascontiguousarray(full[box])
 
 
 def test_subject_grid(profile: str, crop: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[slice, ...]]:
-    """(whole normalised test volume, its affine, the evaluation crop's slices)."""
-    if crop is None:
-        crop = load_profile(profile)["data"].get("eval_crop")
-    vol = load_volume(source_path(*TEST_SOURCE), canonical=True)
-    gt = normalise(vol.data, "minmax")
-    return gt, vol.affine, centre_box(gt, crop)
+    """(whole normalised test volume, its affine, the evaluation crop's slices) of the first
+    test subject (:func:`test_subjects`)."""
+    s = test_subjects(profile, crop)[0]
+    return s["gt"], s["affine"], s["box"]
+
+
+def main_test(profile: str, methods: Sequence["Method"], scales: Iterable[float], stride: int = 1,
+              crop: int | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict[str, dict], list[dict]]:
+    """Paper Table 1 on every test subject: each subject's evaluation region down-sampled at
+    each scale and super-resolved by each method (:func:`sr_grid`), scored
+    (:func:`score_grid`). Returns the table (a ``subject`` column first), the SR volumes
+    ``{subject: {(method, scale): volume}}`` and the subjects (:func:`test_subjects`, ``gt``
+    cut to the region)."""
+    scales = list(scales)
+    subjects = [{**s, "gt": np.ascontiguousarray(s["gt"][s["box"]])} for s in test_subjects(profile, crop)]
+    tables, srs_by = [], {}
+    for s in subjects:
+        srs = sr_grid(profile, s["name"], s["gt"], methods, scales, progress=progress)
+        srs_by[s["name"]] = srs
+        tables.append(score_grid(s["gt"], srs, stride=stride, progress=progress).assign(subject=s["name"]))
+    table = pd.concat(tables, ignore_index=True)
+    return table[["subject"] + [c for c in table.columns if c != "subject"]], srs_by, subjects
 
 
 def centre_box(gt: np.ndarray, crop: int | None) -> tuple[slice, ...]:

@@ -5,41 +5,68 @@ A notebook cell reads ``train_arssr("cpu", "rdn")``; the loops live here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .data.sampling import Anisotropic, ArSSRPatches, BaselinePatches, fixed_samples
-from .data.volumes import Split, training_splits
 from .errors import ArssrError
 from .paths import REPO_ROOT, checkpoints_dir
 from .profiles import load_profile
 from .train import TrainConfig, checkpoint_finished, require_trained, train, train_config, training_verdict
 
-_SPLITS: dict[float, list[Split]] = {}
+@dataclass(frozen=True)
+class TrainingSet:
+    """The volumes a profile trains and validates on, read from its prepared catalog:
+    ``train`` and ``val`` ``{record name: array}`` in catalog order."""
+
+    train: dict[str, np.ndarray]
+    val: dict[str, np.ndarray]
 
 
-def splits(profile_cfg: dict[str, Any]) -> list[Split]:
-    """Train/validation splits of the training volumes (cached per process)."""
-    frac = float(profile_cfg["data"]["val_fraction"])
-    if frac not in _SPLITS:
-        _SPLITS[frac] = training_splits(val_fraction=frac)
-    return _SPLITS[frac]
+_SETS: dict[tuple, TrainingSet] = {}
+
+
+def training_set(profile_cfg: dict[str, Any]) -> TrainingSet:
+    """The training and validation volumes of a profile: the catalog's ``train`` records of the
+    kinds in ``data.train_kinds`` (default real; ``synthetic`` adds the pseudo-subjects) and
+    its ``val`` records. The registry stand-ins, or a user's HCP or BIDS subjects when the
+    catalog was prepared from a ``data_root``. The catalog is prepared first if missing;
+    cached per process and catalog version."""
+    from .data import catalog
+    from .data.prepare import prepare
+
+    profile = profile_cfg["name"]
+    if not catalog.catalog_path(profile).exists():
+        prepare(profile, verbose=False)
+    kinds = tuple(profile_cfg["data"].get("train_kinds", ["real"]))
+    key = (profile, kinds, catalog.catalog_path(profile).stat().st_mtime_ns)
+    if key not in _SETS:
+        load = lambda r: np.asarray(catalog.load(profile, r).data, dtype=np.float32)  # noqa: E731
+        train = {r["name"]: load(r) for r in catalog.records(profile, "train") if r["kind"] in kinds}
+        val = {r["name"]: load(r) for r in catalog.records(profile, "val")}
+        if not train or not val:
+            raise ArssrError(f"{catalog.catalog_path(profile)}: no training ({kinds}) or validation records")
+        _SETS.clear()
+        _SETS[key] = TrainingSet(train, val)
+    return _SETS[key]
 
 
 def arssr_data(profile_cfg: dict[str, Any], seed: int = 0, section: str = "arssr") -> tuple[ArSSRPatches, list]:
     """(training dataset, fixed validation samples) for ArSSR in a profile; a ``section`` with
     a ``sampling`` mapping (``anisotropic``) mixes thick-slice samples into both."""
     a = profile_cfg["arssr"]
-    parts = splits(profile_cfg)
+    data = training_set(profile_cfg)
     seed = int((profile_cfg.get(section) or {}).get("seed", seed))  # a continued run draws fresh samples
     kw = dict(crop=a["crop"], lr_size=a["lr_size"], scale_range=tuple(a["scale_range"]), k=a["k"],
               min_foreground=a["min_foreground"],
               anisotropic=Anisotropic.from_config((profile_cfg.get(section) or {}).get("sampling")))
-    ds = ArSSRPatches([s.train for s in parts], samples_per_volume=a["samples_per_volume"], seed=seed,
+    ds = ArSSRPatches(list(data.train.values()), samples_per_volume=a["samples_per_volume"], seed=seed,
                       augment=a["augment"], **kw)
-    val = ArSSRPatches([s.val for s in parts], samples_per_volume=max(1, a["val_samples"] // len(parts)),
+    val = ArSSRPatches(list(data.val.values()), samples_per_volume=max(1, a["val_samples"] // len(data.val)),
                        seed=10_000 + seed, augment=False, **kw)
     return ds, fixed_samples(val, a["val_samples"])
 
@@ -47,11 +74,11 @@ def arssr_data(profile_cfg: dict[str, Any], seed: int = 0, section: str = "arssr
 def baseline_data(profile_cfg: dict[str, Any], scale: float, seed: int = 0) -> tuple[BaselinePatches, list]:
     """(training dataset, fixed validation samples) for a per-scale baseline."""
     b = profile_cfg["baselines"]
-    parts = splits(profile_cfg)
+    data = training_set(profile_cfg)
     kw = dict(scale=scale, patch=b["patch"], min_foreground=b["min_foreground"])
-    ds = BaselinePatches([s.train for s in parts], samples_per_volume=b["samples_per_volume"], seed=seed,
+    ds = BaselinePatches(list(data.train.values()), samples_per_volume=b["samples_per_volume"], seed=seed,
                          augment=b["augment"], **kw)
-    val = BaselinePatches([s.val for s in parts], samples_per_volume=max(1, b["val_samples"] // len(parts)),
+    val = BaselinePatches(list(data.val.values()), samples_per_volume=max(1, b["val_samples"] // len(data.val)),
                           seed=10_000 + seed, **kw)
     return ds, fixed_samples(val, b["val_samples"])
 
@@ -131,7 +158,8 @@ def run_setup(cfg: dict[str, Any], profile: str, section: str, model: str,
     """(model spec, training config, record meta) of one run of a profile: an ArSSR encoder
     ``model`` in the ``arssr`` or ``ablation`` section, or a per-scale ``model`` of the
     ``baselines`` section at ``scale``."""
-    meta = {"profile": profile, "data": [s.name for s in splits(cfg)], "section": section}
+    data = training_set(cfg)
+    meta = {"profile": profile, "data": list(data.train), "validation": list(data.val), "section": section}
     if section == "baselines":
         margs = (cfg["baselines"].get("model_args") or {}).get(model, {})
         return ({"name": model, "args": {**margs, "scale": float(scale)}}, section_config(cfg, "baselines", model),
@@ -193,8 +221,7 @@ def train_baseline(profile: str, model: str, scale: float, retrain: bool = False
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    init = start_weights(cfg, section) if not (out / "last.pt").exists() or retrain else None
-    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta, init_from=init)
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta)
     if check and cfg.get("require_trained", True):
         require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}

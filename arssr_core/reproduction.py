@@ -99,9 +99,14 @@ def _num(x) -> float | None:
 
 def compare_table(name: str, published: pd.DataFrame, reproduced: pd.DataFrame) -> tuple[int, list[Mismatch]]:
     """Compare two versions of one table cell by cell; returns (cells compared, disagreements)."""
-    keys = _keys(published)
-    if keys != _keys(reproduced):  # another layout (e.g. scales once columns, now rows): rows cannot be matched
-        return 0, [Mismatch(name, "", "", ", ".join(keys) or "no key columns", ", ".join(_keys(reproduced)) or
+    keys, rkeys = _keys(published), _keys(reproduced)
+    # an identifying column only one version has, with one value throughout (e.g. ``subject`` added
+    # to a one-subject table), tells no rows apart: match without it
+    single = lambda df, k: df[k].nunique(dropna=False) <= 1  # noqa: E731
+    keys = [k for k in keys if k in rkeys or not single(published, k)]
+    if keys != [k for k in rkeys if k in keys or not single(reproduced, k)]:
+        # another layout (e.g. scales once columns, now rows): rows cannot be matched
+        return 0, [Mismatch(name, "", "", ", ".join(_keys(published)) or "no key columns", ", ".join(rkeys) or
                             "no key columns", "", "the table's layout changed (its identifying columns differ)")]
     pub = dict(zip(_row_ids(published, keys), published.to_dict("records")))
     rep = dict(zip(_row_ids(reproduced, keys), reproduced.to_dict("records")))
@@ -111,7 +116,7 @@ def compare_table(name: str, published: pd.DataFrame, reproduced: pd.DataFrame) 
         out.append(Mismatch(name, rid, "", "present", "missing", "", "row missing from the reproduction"))
     for rid in rep.keys() - pub.keys():
         out.append(Mismatch(name, rid, "", "missing", "present", "", "row not in the published table"))
-    for col in [c for c in published.columns if c not in reproduced.columns]:
+    for col in [c for c in published.columns if c not in reproduced.columns and c not in KEYS]:
         out.append(Mismatch(name, "", col, "present", "missing", "", "column missing from the reproduction"))
     cols = [c for c in published.columns if c in reproduced.columns and c not in keys]
     for rid in sorted(pub.keys() & rep.keys()):

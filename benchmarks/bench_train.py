@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from arssr_core.data.sampling import ArSSRPatches, BaselinePatches, collate
-from arssr_core.data.volumes import load_training_volume
+from arssr_core.data.prepare import training_head
 from arssr_core.device import autocast, describe_machine, pick_device, pick_precision
 from arssr_core.models import build_model, count_parameters
 from arssr_core.models.objective import L1Objective
@@ -165,7 +165,7 @@ def main() -> None:
     device = pick_device(args.device)
     precision = pick_precision(args.precision, device)
     prof = load_profile(args.profile)
-    vol = load_training_volume("mni152").data
+    vol = training_head("mni152").data
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {describe_machine()}")
     print(f"profile {args.profile}, device {device}, precision {args.precision} -> {precision}, "

@@ -16,9 +16,9 @@ import pytest
 @pytest.fixture(scope="session")
 def mni_volume() -> np.ndarray:
     """The normalised MNI152 training volume (about 149 x 185 x 157), float32 in [0, 1]."""
-    from arssr_core.data.volumes import load_training_volume
+    from arssr_core.data.prepare import training_head
 
-    data = np.ascontiguousarray(load_training_volume("mni152").data, dtype=np.float32)
+    data = np.ascontiguousarray(training_head("mni152").data, dtype=np.float32)
     data.setflags(write=False)
     return data
 

@@ -328,13 +328,13 @@ def test_prepare_is_idempotent(smoke_root, monkeypatch):
 
 
 def test_prepared_training_parts_match_the_training_code():
-    from arssr_core.data.prepare import fast_foreground_box, training_parts
-    from arssr_core.data.volumes import foreground_box, training_splits
+    from arssr_core.data.prepare import fast_foreground_box, training_head, training_parts
+    from arssr_core.data.volumes import foreground_box, split_volume
 
     if not _have("robex", "atlas.nii.gz"):
         pytest.skip("run `arssr data fetch` first")
     parts = training_parts("robex_head", 0.2)
-    ref = training_splits(["robex_head"], 0.2)[0]
+    ref = split_volume("robex_head", training_head("robex_head").data, 0.2)
     assert np.array_equal(parts["train"], ref.train) and np.array_equal(parts["val"], ref.val)
     # the train part's affine continues the validation slab's grid along axis 1
     np.testing.assert_allclose(parts["train_affine"] @ [0, 0, 0, 1],
@@ -359,7 +359,7 @@ def test_prepare_with_user_hcp_folder(smoke_root, tmp_path, monkeypatch):
     for role in ("train", "val", "test", "segmentation"):
         recs = catalog.records("smoke", role)
         assert recs and all(r["source"].startswith("hcp:") for r in recs), role
-        assert len(recs) <= 2  # smoke: user_limit 2 per role
+        assert len(recs) <= 3  # smoke: user_limit 3 per role
     assert catalog.records("smoke", "lesion") and catalog.records("smoke", "simulated")
     assert catalog.load_catalog("smoke")["data_root"] == str(hcp)
 
@@ -389,3 +389,50 @@ def test_slice_profiles_average_along_thick_axes_only():
     assert np.sqrt((g * x**2).sum()) == pytest.approx(5 * FWHM_TO_SIGMA, rel=0.02)
     with pytest.raises(RequestError, match="sinc"):
         downsample(plane, (1, 1, 3), profile="sinc")
+
+
+USER_VOLUMES = [("colin27", "ch2bet.nii.gz"), ("mni152", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+                ("robex", "atlas.nii.gz"), ("qtim", "MRHead.nii.gz"), SMALL]
+
+
+@pytest.mark.parametrize("layout", ["hcp", "bids"])
+def test_user_hcp_and_bids_trees_train_and_test_on_their_own_subjects(layout, smoke_root, tmp_path, monkeypatch):
+    """A small HCP-1200 and BIDS tree of real volumes (five subjects): prepared, trained on
+    (a few smoke steps) and tested on; the run's record lists exactly the tree's training
+    subjects, its validation exactly the tree's validation subjects, and the main test's table
+    exactly the tree's test subjects."""
+    if not all(_have(*f) for f in USER_VOLUMES):
+        pytest.skip("run `arssr data fetch` first")
+    from arssr_core import evaluation, experiments
+    from arssr_core.checkpoint import read_checkpoint
+    from arssr_core.data import catalog
+    from arssr_core.data.prepare import prepare
+
+    tree = tmp_path / layout
+    for i, (src, fname) in enumerate(USER_VOLUMES):
+        img = nib.load(str(REAL_RAW / src / fname))
+        sub = f"10{i}307" if layout == "hcp" else f"sub-{i + 1:02d}"
+        path = (tree / sub / "T1w" / "T1w_acpc_dc_restore_brain.nii.gz" if layout == "hcp"
+                else tree / sub / "anat" / f"{sub}_T1w.nii.gz")
+        _save(path, np.asarray(img.dataobj, dtype=np.float32), img.affine)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "raw").symlink_to(REAL_RAW)
+    shutil.copytree(smoke_root / "prepared" / "smoke", data / "prepared" / "smoke")  # registry roles, to stay fast
+    for var, sub in (("ARSSR_DATA", data), ("ARSSR_RESULTS", tmp_path / "results"),
+                     ("ARSSR_CHECKPOINTS", tmp_path / "ck")):
+        monkeypatch.setenv(var, str(sub))
+    prepare("smoke", data_root=tree, verbose=False)
+    prepare("smoke", verbose=False)  # a later plain prepare (as every notebook calls it) keeps the user's tree
+    scans = discover(tree)
+    want = {role: sorted(f"{layout}-{s.name}" for s in scans if s.role == role) for role in ("train", "val", "test")}
+    assert [len(want[r]) for r in ("train", "val", "test")] == list(split_sizes(5))
+    assert sorted(r["name"] for r in catalog.records("smoke", "train")) == want["train"]
+
+    res = experiments.train_arssr("smoke", "rdn", retrain=True, progress=False, check=False)
+    meta = read_checkpoint(res["best"])["meta"]
+    assert sorted(meta["data"]) == want["train"] and sorted(meta["validation"]) == want["val"]
+    methods = [evaluation.cubic_method(), evaluation.Method("ArSSR", "arssr", res["best"])]
+    table, srs_by, subjects = evaluation.main_test("smoke", methods, [2.0], stride=8, progress=False)
+    assert sorted(set(table["subject"])) == want["test"] == sorted(srs_by)
+    assert set(table["method"]) == {"Cubic", "ArSSR"} and table["psnr"].notna().all()

@@ -23,7 +23,8 @@ def test_cpu_budgets_give_every_compared_model_arssr_rdns_idle_cpu_time():
 
 def test_the_thick_slice_run_and_its_control_continue_arssr_rdn_for_the_same_steps():
     """Notebook 09's two runs start from ArSSR-RDN's committed weights and train equally long
-    with ArSSR-RDN's recipe; only the samples differ (thick-slice ones mixed in, or none)."""
+    with ArSSR-RDN's recipe at half its learning rate; only the samples differ (thick-slice ones
+    mixed in, or none)."""
     cfg = load_profile("cpu")
     cont = {j.section: j for j in pretrain.jobs("cpu") if j.section in ex.CONTINUED_SECTIONS}
     assert set(cont) == {"anisotropic", "isotropic_control"}
@@ -31,7 +32,8 @@ def test_the_thick_slice_run_and_its_control_continue_arssr_rdn_for_the_same_ste
     for section in cont:
         assert ex.start_weights(cfg, section) == ex.REPO_ROOT / cfg["arssr"]["pretrained"]
         a, b = ex.section_config(cfg, section, "rdn"), ex.section_config(cfg, "arssr", "arssr-rdn")
-        assert (a.lr, a.batch_size, a.lr_step, a.precision) == (b.lr, b.batch_size, b.lr_step, b.precision)
+        assert (a.batch_size, a.lr_step, a.precision, a.init) == (b.batch_size, b.lr_step, b.precision, b.init)
+        assert a.lr == b.lr / 2  # fine-tuning: half ArSSR-RDN's rate, the same for both
     assert ex.arssr_data(cfg, section="isotropic_control")[0].anisotropic is None
     assert ex.arssr_data(cfg, section="anisotropic")[0].anisotropic.fraction == 0.5
 

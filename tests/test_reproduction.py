@@ -152,9 +152,15 @@ def test_tables_agree_within_their_tolerances_and_disagreements_are_named():
     assert "-0.16" in bad[0].problem
     n, bad = reproduction.compare_table("t", pub, pub.iloc[:1])
     assert bad[0].problem == "row missing from the reproduction"
-    wide = pd.DataFrame({"method": ["Cubic", "ArSSR"], "2": [29.20, 31.06]})  # scales as columns
-    n, bad = reproduction.compare_table("t", wide, pub)
+    wide = pd.DataFrame({"method": ["Cubic", "ArSSR"], "2": [29.20, 31.06], "3": [26.4, 27.8]})  # scales as columns
+    long = pd.DataFrame({"method": ["Cubic", "ArSSR"] * 2, "scale": [2, 2, 3, 3], "psnr": [29.20, 31.06, 26.4, 27.8]})
+    n, bad = reproduction.compare_table("t", wide, long)
     assert n == 0 and len(bad) == 1 and "layout changed" in bad[0].problem
+    n, bad = reproduction.compare_table("t", pub, pub.assign(subject="colin27"))  # a one-value key column added
+    assert n == 4 and bad == []
+    two = pd.concat([pub.assign(subject="a"), pub.assign(subject="b")])
+    n, bad = reproduction.compare_table("t", pub, two)
+    assert "layout changed" in bad[0].problem
 
 
 def test_interval_columns_take_their_metric_tolerance_and_verdicts_must_match():

@@ -11,7 +11,7 @@ Roles (the book's data page, notebook 00):
 
 - ``train/``: each training volume of :data:`arssr_core.data.volumes.TRAIN_SOURCES`
   (robust normalisation, cropped to the head, exactly as
-  :func:`arssr_core.data.volumes.training_splits` makes it) without its held-out
+  :func:`training_parts` makes it) without its held-out
   posterior slab, plus ``pseudo_subjects`` augmented copies of that part
   (:mod:`.augment`);
 - ``val/``: the held-out posterior slabs;
@@ -32,7 +32,7 @@ Per-profile settings come from the profile's ``data.prepare`` mapping when prese
 (keys of :data:`DEFAULTS`); the ``smoke`` profile sets 64-voxel crops, 2 user subjects
 per role and 4 lesions, so that it runs in seconds.
 
-The prepared training arrays are identical to those ``volumes.training_splits`` gives.
+The prepared training arrays are those of :func:`training_head` split by :func:`~arssr_core.data.volumes.split_volume`.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ from ..profiles import load_profile
 from .acquisition import simulate_pair
 from .augment import AugmentParams, pseudo_subject
 from .lesions import LesionParams, insert_lesions, prior_on_grid, white_matter_mask
-from .nifti import load_volume, normalise, resampled_affine, save_volume, voxel_size
+from .nifti import Volume, load_volume, normalise, resampled_affine, save_volume, voxel_size
 from .sources import SOURCES, source_path
-from .volumes import TEST_SOURCE, TRAIN_SOURCES, split_volume
+from .volumes import TEST_SOURCE, TRAIN_SOURCES, foreground_box, split_volume
 
 ROLES = ("train", "val", "test", "lesion", "real_lr", "simulated", "segmentation")
 CATALOG = "catalog.json"
@@ -132,10 +132,21 @@ def _crop(data: np.ndarray, affine: np.ndarray, box: tuple[slice, ...]) -> tuple
     return np.ascontiguousarray(data[box]), shift_affine(affine, [b.start for b in box])
 
 
+def training_head(name: str) -> Volume:
+    """One training volume, RAS canonical, robustly normalised to [0, 1], cropped to the head."""
+    src, fname = TRAIN_SOURCES[name]
+    vol = load_volume(source_path(src, fname), canonical=True)
+    data = normalise(vol.data, "robust")
+    box = foreground_box(data)
+    affine = vol.affine.copy()
+    affine[:3, 3] = vol.affine[:3, :3] @ np.array([s.start for s in box]) + vol.affine[:3, 3]
+    return Volume(np.ascontiguousarray(data[box]), affine, vol.header, vol.path)
+
+
 def training_parts(name: str, val_fraction: float = 0.2) -> dict[str, Any]:
     """The train part and validation slab of one training volume, with correct affines.
 
-    The arrays equal ``volumes.training_splits([name], val_fraction)[0]``'s.
+    The arrays equal :func:`split_volume` of :func:`training_head`'s.
     """
     src, fname = TRAIN_SOURCES[name]
     vol = load_volume(source_path(src, fname), canonical=True)
@@ -406,9 +417,22 @@ def _user(w: _Writer, cfg: dict[str, Any], data_root: str | Path, layout: str) -
 
 def prepare(profile: str = "cpu", data_root: str | Path | None = None, layout: str = "auto",
             redo: bool = False, verbose: bool = True) -> Path:
-    """Write (or complete) the prepared datasets of ``profile``; return the path of ``catalog.json``."""
+    """Write (or complete) the prepared datasets of ``profile``; return the path of ``catalog.json``.
+
+    ``data_root``: an HCP-1200 or BIDS folder whose subjects replace the registry's training,
+    validation and test volumes. Without it, a catalog prepared earlier from a user's folder
+    keeps that folder (a notebook's ``prepare(profile)`` does not fall back to the registry);
+    ``data_root="registry"`` returns to the registry stand-ins."""
     cfg = settings(profile)
     root = prepared_dir(profile)
+    if data_root is None and (root / CATALOG).exists():
+        try:
+            prev = json.loads((root / CATALOG).read_text())
+        except json.JSONDecodeError:
+            prev = {}
+        data_root, layout = prev.get("data_root"), prev.get("layout") or layout
+    if data_root == "registry":
+        data_root = None
     root.mkdir(parents=True, exist_ok=True)
     w = _Writer(root, redo, verbose)
     t0 = time.time()

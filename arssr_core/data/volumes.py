@@ -1,4 +1,6 @@
-"""The study's volumes by role (the book's data page, notebook 00), read from the fetched sources.
+"""The study's registry volumes by role (the book's data page, notebook 00): their sources, the
+foreground box and the validation split. They are read only by :mod:`.prepare`, which writes
+the catalog every experiment reads (:mod:`.catalog`).
 
 Training volumes are normalised robustly (min -> 0, 99.9th percentile of the
 foreground -> 1) so that heads with bright fat and skull-stripped templates share a
@@ -13,8 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nifti import Volume, load_volume, normalise
-from .sources import source_path
 
 #: (source, file) of every volume that trains ArSSR and the baselines.
 TRAIN_SOURCES: dict[str, tuple[str, str]] = {
@@ -47,24 +47,8 @@ def foreground_box(data: np.ndarray, threshold: float = 0.05, margin: int = 2) -
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
-def load_training_volume(name: str) -> Volume:
-    """One training volume, RAS canonical, robustly normalised to [0, 1], cropped to the head."""
-    src, fname = TRAIN_SOURCES[name]
-    vol = load_volume(source_path(src, fname), canonical=True)
-    data = normalise(vol.data, "robust")
-    box = foreground_box(data)
-    affine = vol.affine.copy()
-    affine[:3, 3] = vol.affine[:3, :3] @ np.array([s.start for s in box]) + vol.affine[:3, 3]
-    return Volume(np.ascontiguousarray(data[box]), affine, vol.header, vol.path)
-
-
 def split_volume(name: str, data: np.ndarray, val_fraction: float = 0.2, min_size: int = 48) -> Split:
     """Cut the posterior ``val_fraction`` of axis 1 (RAS: A-P), at least ``min_size`` voxels, off as validation."""
     n = data.shape[1]
     cut = min(max(int(round(n * val_fraction)), min_size), n - min_size)
     return Split(name, np.ascontiguousarray(data[:, cut:]), np.ascontiguousarray(data[:, :cut]))
-
-
-def training_splits(names: list[str] | None = None, val_fraction: float = 0.2) -> list[Split]:
-    """Train/validation splits of the training volumes (all by default)."""
-    return [split_volume(n, load_training_volume(n).data, val_fraction) for n in (names or list(TRAIN_SOURCES))]
