@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_data_fetch)
     pr = dsub.add_parser("prepare", help="write the study's datasets under data/prepared/<profile>/")
     pr.add_argument("--profile", default="cpu")
-    pr.add_argument("--data-root", default=None, help="an HCP-1200 or BIDS folder to use instead of the registry volumes")
+    pr.add_argument("--data-root", default=None, help="an HCP-1200 or BIDS folder to use instead of the registry volumes (kept by later "
+                         "prepares; 'registry' returns to the registry volumes)")
     pr.add_argument("--layout", default="auto", choices=["auto", "hcp", "bids"])
     pr.add_argument("--redo", action="store_true", help="rewrite prepared files that exist")
     pr.set_defaults(func=_data_prepare)
