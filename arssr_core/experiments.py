@@ -325,6 +325,8 @@ def budget_caveat(profile: str) -> str:
     cfg = load_profile(profile)
     steps: dict[str, int] = {}
     for j in jobs(profile):  # the compared runs (per-scale networks share one budget)
+        if j.section in CONTINUED_SECTIONS:  # beyond the paper (notebook 09): its own caveat
+            continue
         steps.setdefault("ArSSR-RDN" if j.tag == "arssr-rdn" else
                          f"ArSSR-{j.model}" if j.section == "ablation" else j.model, j.steps)
     listed = ", ".join(f"{k} {v}" for k, v in steps.items())
@@ -332,6 +334,19 @@ def budget_caveat(profile: str) -> str:
     what = (f"Matched budgets far below the paper's: each model {b['minutes']:g} idle-CPU minutes of training "
             f"as optimiser steps ({listed})" if b else f"Budgets in optimiser steps: {listed}")
     return " ".join(x for x in (cfg.get("caveat", ""), f"{what}; one test subject (Colin27).") if x)
+
+
+def continued_caveat(profile: str) -> str:
+    """One sentence on the runs that continue ArSSR-RDN beyond the paper (notebook 09)."""
+    cfg = load_profile(profile)
+    parts = []
+    for section, tag in SECTION_TAGS.items():
+        if cfg.get(section):
+            c = section_config(cfg, section, "rdn")
+            parts.append(f"{tag} {c.steps} steps at lr {c.lr:g}")
+    start = cfg.get("anisotropic", {}).get("from")
+    return ((f"Continued from {start} (new Adam state): " if start else "Trained from the identity start: ")
+            + ", ".join(parts) + "; both runs draw the same number of samples, differing only in their kind.")
 
 
 def ablation_at_steps(profile: str, encoders: Sequence[str], steps: Iterable[int]) -> pd.DataFrame:
