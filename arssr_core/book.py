@@ -201,7 +201,7 @@ EXPERIMENTS = {
            "and the untrained start."),
     "08": ("Claims vs measured", "Every verdict of the study with its evidence and caveat."),
     "09": ("Thick slices (beyond the paper)", "Thick-slice requests (1x1x2 to 1x1x5 mm along each axis, "
-           "mixed ones, and x2 to x4) on the test subject's brain: cubic, ArSSR, and ArSSR-RDN trained "
+           "mixed ones, and x2 to x4) on a brain-centred region of the test subject: cubic, ArSSR, and ArSSR-RDN trained "
            "further on thick-slice samples or, as its control, on the paper's samples; other slice "
            "profiles; a real 2x2x3 mm scan to 1 mm."),
 }
@@ -241,7 +241,7 @@ CAPTIONS = {
     "07_metrics_vs_scale": "Each metric against the scale for the three encoders and cubic.",
     "07_training_curves": "Training loss and validation PSNR of the three encoders.",
     "08_any_scale": "One ArSSR model, one LR input, four output grids (paper Fig 1 analogue).",
-    "09_psnr_vs_thickness": "PSNR on the test subject's brain against the slice thickness of the input "
+    "09_psnr_vs_thickness": "PSNR on the test region against the slice thickness of the input "
                             "(1 mm in-plane), one panel per thick axis, every method.",
     "09_views": "The thickest axial request: the LR input shown as blocks on the 1 mm grid, every "
                 "method and the ground truth, with a zoomed box (lower row).",

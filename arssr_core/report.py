@@ -90,6 +90,7 @@ def metric_tables(scores: pd.DataFrame, metrics: Sequence[str], caption: str, ro
     for m in metrics:
         wide = scores.pivot_table(index=rows, columns=columns, values=m, sort=False)
         wide = wide[[c for c in dict.fromkeys(scores[columns]) if c in wide.columns]]
+        wide = wide.rename_axis(index="request" if rows == "scale" else rows, columns=None)
         sty = wide.style.format(precision=DECIMALS.get(m, 4), na_rep="")
         if m in BETTER:
             sty = sty.highlight_max(axis=1, props="font-weight: bold") if BETTER[m] > 0 else \

@@ -57,7 +57,8 @@ def describe(requests: Mapping[str, Sequence[float]]) -> pd.DataFrame:
             kind = f"axis {int(np.argmax(f))} ({AXIS_SLICES[int(np.argmax(f))]} slices)"
         else:
             kind = "mixed"
-        rows.append({"request": label, "factors": tuple(float(v) for v in f), "kind": kind, "thick": float(f.max())})
+        rows.append({"request": label, "factors (mm)": " x ".join(f"{v:g}" for v in f), "kind": kind,
+                     "thickest (mm)": f"{f.max():g}"})
     return pd.DataFrame(rows)
 
 
@@ -108,8 +109,9 @@ def nearest_up(lr: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
 
 def model_table(methods: Sequence[Method]) -> pd.DataFrame:
-    """One row per ArSSR method: its weights, where its run started, its steps (of that run),
-    the step of the kept weights, its training samples and where it was trained."""
+    """One column per ArSSR method, one row per fact: its weights, where its run started, its
+    steps (of that run), the step of the kept weights, its training samples and where it was
+    trained (long texts read better down a column)."""
     from .checkpoint import read_checkpoint
     from .experiments import checkpoint_summary
 
@@ -128,4 +130,4 @@ def model_table(methods: Sequence[Method]) -> pd.DataFrame:
                                  f"in-plane x{smp['inplane'][0]:g}-x{smp['inplane'][1]:g}, "
                                  f"{' or '.join(smp['profiles'])} slice profile), the rest isotropic"),
                      "trained on": s["trained_on"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("method").T.rename_axis(index=None, columns=None)
