@@ -311,7 +311,8 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
         "When the publisher's own run is compared with the results published before it, the "
         "disagreements are what the new run changed (new weights, code or data), not failures.\n",
     ]
-    per = pd.DataFrame([{"table": k, "compared": v["cells"], "disagree": v["disagree"]}
+    per = pd.DataFrame([{"table": k, "compared with": v.get("commit", summary.get("commit", "?")),
+                         "compared": v["cells"], "disagree": v["disagree"]}
                         for k, v in summary.get("per_table", {}).items()])
     if len(per):
         lines += ["```{raw} html\n<div style=\"overflow-x: auto\">" + table(per, "Cells compared per table")

@@ -321,7 +321,8 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     if report and any(r["status"] == "ran" for r in rows):
         from .reproduction import describe, write_report
 
-        print("\n" + describe(write_report(profile)), flush=True)
+        ran = [r["notebook"][:2] for r in rows if r["status"] == "ran"]
+        print("\n" + describe(write_report(profile, prefixes=None if only is None else ran)), flush=True)
     return rows
 
 

@@ -159,14 +159,16 @@ def published_table(path: Path, rev: str = "HEAD") -> pd.DataFrame | None:
     return pd.read_csv(io.BytesIO(proc.stdout))
 
 
-def compare_results(profile: str, rev: str = "HEAD") -> tuple[pd.DataFrame, dict]:
-    """Compare every table of ``results/<profile>/tables`` with its version at ``rev``.
+def compare_results(profile: str, rev: str = "HEAD", prefixes: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Compare every table of ``results/<profile>/tables`` (or those whose names start with one
+    of ``prefixes``, e.g. the notebooks that just ran) with its version at ``rev``.
 
     Returns the disagreements (one row per :class:`Mismatch`) and a summary: the revision
     (with its commit), tables compared, cells compared, cells that disagree, tables without a
     published version.
     """
-    tables = sorted((results_dir(profile) / "tables").glob("*.csv"))
+    tables = sorted(p for p in (results_dir(profile) / "tables").glob("*.csv")
+                    if prefixes is None or p.name.startswith(tuple(prefixes)))
     commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", rev], capture_output=True,
                             text=True).stdout.strip()
     rows: list[Mismatch] = []
@@ -178,7 +180,7 @@ def compare_results(profile: str, rev: str = "HEAD") -> tuple[pd.DataFrame, dict
             unpublished.append(path.name)
             continue
         n, bad = compare_table(path.stem, pub, pd.read_csv(path))
-        per_table[path.stem] = {"cells": n, "disagree": len(bad)}
+        per_table[path.stem] = {"cells": n, "disagree": len(bad), "commit": commit or "?"}
         rows += bad
     summary = {"profile": profile, "against": rev, "commit": commit or "?",
                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "tables": len(per_table),
@@ -189,10 +191,24 @@ def compare_results(profile: str, rev: str = "HEAD") -> tuple[pd.DataFrame, dict
     return pd.DataFrame([r.__dict__ for r in rows], columns=list(Mismatch.__dataclass_fields__)), summary
 
 
-def write_report(profile: str, rev: str = "HEAD") -> dict:
-    """Write ``reproduction.csv`` and ``reproduction.json`` under ``results/<profile>/``; return the summary."""
-    df, summary = compare_results(profile, rev)
+def write_report(profile: str, rev: str = "HEAD", prefixes: list[str] | None = None) -> dict:
+    """Write ``reproduction.csv`` and ``reproduction.json`` under ``results/<profile>/``; return the
+    summary. With ``prefixes`` (the notebooks a run executed), only their tables are compared
+    again; the report's entries for the other tables stay as an earlier run left them (each
+    names the commit it was compared with)."""
+    df, summary = compare_results(profile, rev, prefixes)
     res = results_dir(profile)
+    if prefixes is not None and (res / "reproduction.json").exists() and (res / "reproduction.csv").exists():
+        old = json.loads((res / "reproduction.json").read_text())
+        keep = {k: {"commit": old.get("commit", "?"), **v} for k, v in old.get("per_table", {}).items()
+                if not k.startswith(tuple(prefixes))}
+        old_rows = pd.read_csv(res / "reproduction.csv", dtype=str, keep_default_na=False)
+        old_rows = old_rows[~old_rows["table"].astype(str).str.startswith(tuple(prefixes))]
+        df = pd.concat([old_rows, df.astype(str)], ignore_index=True)
+        per = {**keep, **summary["per_table"]}
+        summary.update(per_table=dict(sorted(per.items())), tables=len(per), cells=sum(v["cells"] for v in per.values()),
+                       disagree=len(df), unpublished=sorted(set(summary["unpublished"]) | {
+                           u for u in old.get("unpublished", []) if not u.startswith(tuple(prefixes))}))
     with atomic_path(res / "reproduction.csv") as tmp:
         df.to_csv(tmp, index=False)
     with atomic_path(res / "reproduction.json") as tmp:
@@ -205,8 +221,10 @@ def describe(summary: dict) -> str:
     if not summary.get("tables"):
         return "No published tables to compare with (no git history or no committed results)."
     bad = {k: v["disagree"] for k, v in summary["per_table"].items() if v["disagree"]}
-    text = (f"Compared {summary['cells']} numbers and verdicts of {summary['tables']} tables with the results "
-            f"published at {summary['against']} ({summary['commit']}): ")
+    commits = sorted({v.get("commit", summary["commit"]) for v in summary["per_table"].values()})
+    at = (f"published at {summary['against']} ({summary['commit']})" if commits == [summary["commit"]] else
+          "published at the commits each table names (" + ", ".join(commits) + ")")
+    text = f"Compared {summary['cells']} numbers and verdicts of {summary['tables']} tables with the results {at}: "
     if not bad:
         return text + "all agree within their tolerances."
     return text + f"{summary['disagree']} disagree, in " + ", ".join(f"{k} ({v})" for k, v in sorted(bad.items())) + "."

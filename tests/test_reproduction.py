@@ -188,3 +188,22 @@ def test_report_compares_the_working_tables_with_a_git_revision(tmp_path):
     assert pub is not None and {"method", "scale", "psnr"} <= set(pub.columns)
     n, bad = reproduction.compare_table("03_main_test", pub, pub.copy())
     assert n > 0 and not bad
+
+
+def test_a_partial_run_updates_only_its_notebooks_tables_in_the_report(tmp_path, monkeypatch):
+    """``write_report(prefixes=["09"])`` compares only 09's tables again and keeps the earlier
+    report's entries (and their commit) for the others."""
+    res = tmp_path / "cpu"
+    (res / "tables").mkdir(parents=True)
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    monkeypatch.setattr(reproduction, "published_table", lambda path, rev="HEAD": None)
+    (res / "reproduction.json").write_text(json.dumps({"commit": "abc1234", "per_table": {
+        "03_main_test": {"cells": 100, "disagree": 2}}, "unpublished": []}))
+    pd.DataFrame([{"table": "03_main_test", "row": "method=ArSSR", "column": "psnr", "published": "1",
+                   "reproduced": "2", "tolerance": "0.05", "problem": "differs by +1"}] * 2).to_csv(
+        res / "reproduction.csv", index=False)
+    (res / "tables" / "09_thick_slices.csv").write_text("method,scale,psnr\nCubic,x2,26.5\n")
+    s = reproduction.write_report("cpu", prefixes=["09"])
+    assert s["per_table"]["03_main_test"] == {"commit": "abc1234", "cells": 100, "disagree": 2}
+    assert s["unpublished"] == ["09_thick_slices.csv"] and s["disagree"] == 2
+    assert len(pd.read_csv(res / "reproduction.csv")) == 2
