@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from .data.degrade import downsample, lr_shape, resize_cubic
-from .data.masks import mask_centre  # noqa: F401  (notebook 04 views its lesions through it)
 from .data.volumes import foreground_box
 from .errors import DataError
 from .experiments import baseline_checkpoint, run_dir
@@ -85,25 +84,25 @@ def baseline_methods(profile: str) -> list[Method]:
     return out
 
 
-def test_subjects(profile: str, crop: int | None = None) -> list[dict[str, Any]]:
+def test_subjects(profile: str, crop: int | None = None, first_only: bool = False) -> list[dict[str, Any]]:
     """Every test subject of the profile's prepared catalog (the registry's Colin27, or a user's
-    HCP or BIDS test split): ``[{"name", "gt", "affine", "box"}]``, ``gt`` the whole volume
-    (min-max normalised by ``prepare``) and ``box`` the slices of a brain-centred cube of
-    ``crop`` voxels (``data.eval_crop``; None = whole)."""
+    HCP or BIDS test split; ``first_only``: just the first): ``[{"name", "gt", "affine", "box"}]``,
+    ``gt`` the whole volume (min-max normalised by ``prepare``) and ``box`` the slices of a
+    brain-centred cube of ``crop`` voxels (``data.eval_crop``; None = whole)."""
     from .data import catalog
-    from .data.prepare import prepare
+    from .data.prepare import ensure_prepared
 
-    if not catalog.catalog_path(profile).exists():
-        prepare(profile, verbose=False)
+    ensure_prepared(profile)
     if crop is None:
         crop = load_profile(profile)["data"].get("eval_crop")
+    recs = catalog.records(profile, role="test")
+    if not recs:
+        raise DataError(f"{catalog.catalog_path(profile)}: no test records")
     out = []
-    for rec in catalog.records(profile, role="test"):
+    for rec in recs[:1] if first_only else recs:
         vol = catalog.load(profile, rec)
         gt = np.asarray(vol.data, dtype=np.float32)
         out.append({"name": rec["name"], "gt": gt, "affine": vol.affine, "box": centre_box(gt, crop)})
-    if not out:
-        raise DataError(f"{catalog.catalog_path(profile)}: no test records")
     return out
 
 
@@ -117,7 +116,7 @@ def test_subject(profile: str, crop: int | None = None) -> np.ndarray:
 def test_subject_grid(profile: str, crop: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[slice, ...]]:
     """(whole normalised test volume, its affine, the evaluation crop's slices) of the first
     test subject (:func:`test_subjects`)."""
-    s = test_subjects(profile, crop)[0]
+    s = test_subjects(profile, crop, first_only=True)[0]
     return s["gt"], s["affine"], s["box"]
 
 

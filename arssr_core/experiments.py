@@ -37,11 +37,10 @@ def training_set(profile_cfg: dict[str, Any]) -> TrainingSet:
     catalog was prepared from a ``data_root``. The catalog is prepared first if missing;
     cached per process and catalog version."""
     from .data import catalog
-    from .data.prepare import prepare
+    from .data.prepare import ensure_prepared
 
     profile = profile_cfg["name"]
-    if not catalog.catalog_path(profile).exists():
-        prepare(profile, verbose=False)
+    ensure_prepared(profile)
     kinds = tuple(profile_cfg["data"].get("train_kinds", ["real"]))
     key = (profile, kinds, catalog.catalog_path(profile).stat().st_mtime_ns)
     if key not in _SETS:
@@ -197,8 +196,8 @@ def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = Fals
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    init = start_weights(cfg, section) if not (out / "last.pt").exists() or retrain else None
-    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta, init_from=init)
+    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta,
+                init_from=start_weights(cfg, section))  # train() resumes from last.pt before it looks at this
     if check and cfg.get("require_trained", True):
         require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}

@@ -415,6 +415,12 @@ def _user(w: _Writer, cfg: dict[str, Any], data_root: str | Path, layout: str) -
     return tests
 
 
+def ensure_prepared(profile: str) -> Path:
+    """The profile's ``catalog.json``, prepared first (quietly) if it does not exist yet."""
+    path = prepared_dir(profile) / CATALOG
+    return path if path.exists() else prepare(profile, verbose=False)
+
+
 def prepare(profile: str = "cpu", data_root: str | Path | None = None, layout: str = "auto",
             redo: bool = False, verbose: bool = True) -> Path:
     """Write (or complete) the prepared datasets of ``profile``; return the path of ``catalog.json``.
