@@ -28,7 +28,7 @@ def _data_prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .experiments import train_arssr, train_baseline
+    from .study.experiments import train_arssr, train_baseline
 
     over = {} if args.precision is None else {"precision": args.precision}
     if args.model.startswith("arssr-"):
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     if add_upsample is not None:
         add_upsample(sub)
     try:
-        from .pipeline import add_parser as add_reproduce
+        from .study.pipeline import add_parser as add_reproduce
     except ImportError:  # pragma: no cover
         add_reproduce = None
     if add_reproduce is not None:

@@ -62,6 +62,7 @@ import numpy as np
 from scipy import ndimage
 
 from .data.masks import largest_component
+from .data.nifti import check_volume
 from .errors import ArssrError, DataError
 from .io_utils import atomic_path
 
@@ -132,18 +133,11 @@ class AtlasPriors:
 
 
 def _check_volume(volume: Any, what: str) -> np.ndarray:
-    """Return ``volume`` as a finite float32 3-D array or raise :class:`DataError`."""
-    arr = np.asarray(volume)
-    if arr.ndim != 3:
-        raise DataError(f"{what}: expected a 3-D volume (X, Y, Z), got an array of shape {arr.shape}")
+    """Return ``volume`` as a finite float32 3-D array of at least 8 voxels per axis or raise
+    :class:`DataError`."""
+    arr = check_volume(volume, what)
     if min(arr.shape) < 8:
         raise DataError(f"{what}: volume of shape {arr.shape} is too small to segment (each axis >= 8 voxels)")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise DataError(f"{what}: expected real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32, copy=False)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise DataError(f"{what}: volume holds {int(bad.sum())} NaN or infinite voxels")
     return arr
 
 

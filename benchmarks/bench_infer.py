@@ -19,10 +19,10 @@ engine tiles, and the peak stays bounded at the cost of recomputed halos).
 It also runs, on a small LR (32^3 Colin27 crop, x2 -> 64^3), the authors' inference
 loop (the whole encoder re-run for every output slice, one decoder call per slice;
 a re-implementation of that loop's cost structure with this package's model, so the
-ratio measures the loop, not our faster kernels; STUDY.md measured the authors' own
-code at 138.6 s) against ours, and prints the ratio; and the FLOP estimate (conv and
+ratio measures the loop, not our faster kernels; the authors' own code took
+138.6 s on a 2-core AMD EPYC) against ours, and prints the ratio; and the FLOP estimate (conv and
 linear multiply-adds x 2) with the fraction of the matmul rate measured at the start
-(STUDY.md: 252 GFLOP/s bf16, 106 fp32).
+(reference on a 2-core AMD EPYC: 252 GFLOP/s bf16, 106 fp32).
 
 The CPU is shared: the script first measures the matmul rate it actually gets and
 prints it beside the reference, so that timings can be read against the share of the
@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-REF_FP32, REF_BF16 = 106.0, 252.0  # GFLOP/s, matmul 262144x256x256 on this CPU (STUDY.md section 6)
+REF_FP32, REF_BF16 = 106.0, 252.0  # GFLOP/s, matmul 262144x256x256 on a 2-core AMD EPYC with AVX512-BF16
 QUICK_CROP = (96, 112, 96)
 
 

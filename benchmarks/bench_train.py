@@ -231,7 +231,7 @@ def main() -> None:
 
     loops = []
     if args.only in (None, "loop"):
-        from arssr_core.experiments import arssr_data, baseline_data
+        from arssr_core.study.experiments import arssr_data, baseline_data
 
         workers = int(ta.get("num_workers", 1))
         ds, _ = arssr_data(prof)

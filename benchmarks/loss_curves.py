@@ -37,7 +37,7 @@ def run(out: str, steps: int, legacy: bool, code: str | None = None) -> None:
                          and "editable" not in getattr(f, "__name__", "").lower()]
         sys.path.insert(0, str(Path(code).resolve()))
 
-    from arssr_core.experiments import train_arssr
+    from arssr_core.study.experiments import train_arssr
 
     torch.set_num_threads(2)
     shutil.rmtree(out, ignore_errors=True)

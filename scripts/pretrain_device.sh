@@ -7,7 +7,7 @@
 # may carry, so they travel in parts: here, copy them into .stage/<n>/<tag>/ (ignored by git)
 # and carry one part per call, with some of the data's raw files; there, `stage` keeps each
 # part in $G and the data in /tmp/data (a call keeps only the carried paths it names). `train` then continues
-# every run to the profile's budget (python -m arssr_core.pretrain; a committed run of a smaller
+# every run to the profile's budget (python -m arssr_core.study.pretrain; a committed run of a smaller
 # budget goes on from its best.pt, see checkpoints/README.md) and returns "a-*" parts: every
 # record and learning_curves.csv, the best weights but those of ArSSR-RDN and SRResNet, and the
 # small baselines' snapshots made here. `back` returns "b-*" parts: the two largest best.pt and the
@@ -31,7 +31,7 @@ stage)
   ;;
 train)
   $PY -c "import torch, nibabel; print(torch.__version__, torch.cuda.is_available(), nibabel.__version__)" || exit 1
-  timeout "${TRAIN_TIMEOUT:-540}" $PY -m arssr_core.pretrain --profile $PROFILE --out $G --workers ${WORKERS:-12} \
+  timeout "${TRAIN_TIMEOUT:-540}" $PY -m arssr_core.study.pretrain --profile $PROFILE --out $G --workers ${WORKERS:-12} \
       --chunk 1000 --stop-after-s "${STOP_AFTER:-400}" --score ${ONLY:+--only $ONLY} 2>&1 \
       | tr '\r' '\n' | grep -v "it/s\]$" | tee $OUT/log.txt
   (cd $G && ls -la */ > $OUT/files.txt)

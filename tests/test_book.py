@@ -7,7 +7,7 @@ import json
 import nbformat
 import pandas as pd
 
-from arssr_core.book import caption, prepare_notebook
+from arssr_core.study.book import caption, prepare_notebook
 
 
 def _executed(tmp_path):
@@ -62,9 +62,9 @@ def test_every_results_figure_gets_a_caption():
 
 
 def test_a_page_whose_record_no_longer_matches_the_code_says_so(tmp_path):
-    from arssr_core.book import is_stale
+    from arssr_core.study.book import is_stale
     from arssr_core.paths import REPO_ROOT
-    from arssr_core.pipeline import run_key
+    from arssr_core.study.pipeline import run_key
 
     nb = REPO_ROOT / "notebooks" / "03_main_test.ipynb"
     fresh = {"key": run_key(nb, {"profile": "cpu"}), "params": {"profile": "cpu"}}
@@ -74,8 +74,8 @@ def test_a_page_whose_record_no_longer_matches_the_code_says_so(tmp_path):
 
 
 def test_the_reproduction_page_shows_the_summary_and_every_disagreement(tmp_path, monkeypatch):
-    from arssr_core import reproduction
-    from arssr_core.book import reproduction_page
+    from arssr_core.study import reproduction
+    from arssr_core.study.book import reproduction_page
 
     monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
     res = tmp_path / "cpu"
@@ -127,7 +127,7 @@ def test_a_gallery_of_saved_figures_gets_a_numbered_caption_under_each_image(tmp
 
 
 def test_run_tables_keep_each_runs_numbers_and_move_shared_settings_to_the_caption():
-    from arssr_core import report
+    from arssr_core.study import report
 
     runs = pd.DataFrame({"encoder": ["rescnn", "rdn"], "parameters": [2579588, 1800000], "steps_run": [19050, 12000],
                          "best_step": [19000, 10250], "lr": [2e-4, 2e-4], "batch_size": [6, 6],
@@ -139,7 +139,7 @@ def test_run_tables_keep_each_runs_numbers_and_move_shared_settings_to_the_capti
 
 
 def test_paper_tables_split_by_metric_group_and_metric_tables_bold_the_best_per_row():
-    from arssr_core import report
+    from arssr_core.study import report
 
     scores = pd.DataFrame([{"method": m, "scale": s, "psnr": p + s, "ssim": 0.9, "lpips": l, "psi": float("nan")}
                            for s in (2, 3) for m, p, l in (("Cubic", 28.0, 0.2), ("ArSSR", 29.0, 0.1))])

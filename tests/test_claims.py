@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arssr_core import claims
+from arssr_core.study import claims
 from arssr_core.metrics import psnr
 from arssr_core.metrics.uncertainty import (block_metric, block_terms, bootstrap_diff, bootstrap_mean_diff,
                                              brain_blocks)
@@ -150,7 +150,7 @@ def test_paired_dice_bootstrap_covers_a_known_difference_per_region_and_for_the_
 
 def test_profile_consistency_is_zero_for_one_formula_and_grows_with_disagreement():
     from arssr_core.data.degrade import resize_cubic
-    from arssr_core.evaluation import profile_consistency
+    from arssr_core.study.evaluation import profile_consistency
 
     x = np.linspace(0, 1, 16)
     lr = np.add.outer(np.add.outer(x, x), x) / 3  # a linear ramp: every interpolation agrees

@@ -403,7 +403,7 @@ def test_user_hcp_and_bids_trees_train_and_test_on_their_own_subjects(layout, sm
     exactly the tree's test subjects."""
     if not all(_have(*f) for f in USER_VOLUMES):
         pytest.skip("run `arssr data fetch` first")
-    from arssr_core import evaluation, experiments
+    from arssr_core.study import evaluation, experiments
     from arssr_core.checkpoint import read_checkpoint
     from arssr_core.data import catalog
     from arssr_core.data.prepare import prepare

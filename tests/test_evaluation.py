@@ -1,11 +1,11 @@
-"""Study helpers of arssr_core.evaluation that need no trained model."""
+"""Study helpers of arssr_core.study.evaluation that need no trained model."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from arssr_core.data.masks import mask_centre
-from arssr_core.evaluation import centre_profiles, real_lr_requests
+from arssr_core.study.evaluation import centre_profiles, real_lr_requests
 
 
 def test_real_lr_requests_add_isotropic_target_only_for_anisotropic_scans():
@@ -38,7 +38,7 @@ def test_mask_centre():
 
 
 def test_trim_to_multiple_cuts_each_side_centred():
-    from arssr_core.evaluation import trim_to_multiple
+    from arssr_core.study.evaluation import trim_to_multiple
 
     a = np.arange(7 * 8 * 130).reshape(7, 8, 130)
     t = trim_to_multiple(a, 4)
@@ -51,7 +51,7 @@ def test_sr_cache_serves_a_repeat_and_recomputes_when_the_input_or_weights_chang
     checkpoint file (its modification time) is computed afresh."""
     import os
 
-    from arssr_core import evaluation as ev
+    from arssr_core.study import evaluation as ev
 
     monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
     calls = []

@@ -374,7 +374,7 @@ def test_method_arssr_thick_takes_the_thick_slice_run_by_default(tmp_path, small
 
     monkeypatch.setattr(eng, "checkpoints_dir", lambda p: tmp_path / "ck" / p)
     monkeypatch.setenv("ARSSR_CHECKPOINT", str(tmp_path / "nowhere.pt"))
-    with pytest.raises(CheckpointError, match="arssr-rdn-aniso.*arssr_core.pretrain --only arssr-rdn-aniso"):
+    with pytest.raises(CheckpointError, match="arssr-rdn-aniso.*arssr_core.study.pretrain --only arssr-rdn-aniso"):
         eng.default_checkpoint("arssr-thick")
     thick = tmp_path / "ck" / "pretrained" / "arssr-rdn-aniso" / "best.pt"
     thick.parent.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Metrics (STUDY.md section 4): reference values, identities, sharpness ordering, clear errors.
+"""Metrics (the book's introduction lists them): reference values, identities, sharpness ordering, clear errors.
 
 Reference values come from the authors' MATLAB files run in GNU Octave 7.3 with the
 image package 2.14 (``PSI.m`` from feichtenhofer/PSI, ``lpc_si.m`` with the

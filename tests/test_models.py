@@ -1,6 +1,6 @@
 """Models: parameter counts of the paper's architectures, forward shapes of every study
-model, encode-once/query-many equals forward, the decoder dead-start guard (STUDY.md
-section 2, the trap), and an overfit check on one real patch."""
+model, encode-once/query-many equals forward, the decoder dead-start guard (a
+decoder whose ReLUs all start dead outputs a constant), and an overfit check on one real patch."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _linear(a: int, b: int) -> int:
     return a * b + b
 
 
-# The counts of STUDY.md / the issue, and the same numbers derived layer by layer from
+# The parameter counts of the paper's architectures, and the same numbers derived layer by layer from
 # the architecture descriptions (so that a wrong constant and a wrong model cannot agree).
 RDN_BLOCK = sum(_conv(64 + i * 64, 64) for i in range(3)) + _conv(256, 64, 1)
 DERIVED = {
@@ -190,7 +190,7 @@ def test_check_alive_raises_on_all_zero_output():
 
 
 def _inputs(seed: int) -> list[torch.Tensor]:
-    """Random decoder inputs: uniform [0, 1) (the input of STUDY.md's measurement), uniform
+    """Random decoder inputs: uniform [0, 1) (the input under which the dead start was first measured), uniform
     (-1, 1) and standard normal."""
     g = torch.Generator().manual_seed(100 + seed)
     return [torch.rand(2000, 131, generator=g), torch.rand(2000, 131, generator=g) * 2 - 1,

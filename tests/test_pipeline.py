@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arssr_core import pipeline
+from arssr_core.study import pipeline
 from arssr_core.errors import ArssrError
 from arssr_core.paths import REPO_ROOT
 from conftest import write_notebook
@@ -76,7 +76,7 @@ def smoke_study(tmp_path_factory):
     try:
         first = pipeline.reproduce("smoke")
         second = pipeline.reproduce("smoke")
-        from arssr_core.book import BOOK_DIR, build_book
+        from arssr_core.study.book import BOOK_DIR, build_book
 
         index = build_book("smoke")
         yield {"root": root, "first": first, "second": second, "index": index,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from arssr_core import experiments as ex
-from arssr_core import pretrain
+from arssr_core.study import experiments as ex
+from arssr_core.study import pretrain
 from arssr_core.profiles import load_profile
 from arssr_core.train import TrainConfig
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arssr_core import pipeline, reproduction
+from arssr_core.study import pipeline, reproduction
 from arssr_core.paths import REPO_ROOT
 from conftest import write_notebook
 

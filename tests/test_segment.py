@@ -165,9 +165,9 @@ def test_bad_input_is_a_clear_data_error(colin2mm, priors):
         seg.segment(nan, affine, priors)
     with pytest.raises(DataError, match="NaN"):
         seg.register_atlas(nan, affine, None)
-    with pytest.raises(DataError, match="3-D"):
+    with pytest.raises(DataError, match="expected a 3D volume"):
         seg.segment(vol[:, :, 40], affine, priors)
-    with pytest.raises(DataError, match="3-D"):
+    with pytest.raises(DataError, match="expected a 3D volume"):
         seg.register_atlas(vol[:, :, 40], affine, None)
     with pytest.raises(DataError, match="affine differs"):
         bigger = affine.copy()

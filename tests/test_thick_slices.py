@@ -1,4 +1,4 @@
-"""Thick-slice requests of notebook 09 (arssr_core.thick_slices): labels, kinds, the LR each
+"""Thick-slice requests of notebook 09 (arssr_core.study.thick_slices): labels, kinds, the LR each
 request makes and the blocks view of an LR volume."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arssr_core import thick_slices
+from arssr_core.study import thick_slices
 from arssr_core.data.degrade import downsample
-from arssr_core.evaluation import cubic_method
+from arssr_core.study.evaluation import cubic_method
 
 
 def test_requests_put_each_thickness_on_each_axis_then_mixed_then_isotropic():

@@ -238,7 +238,7 @@ def test_run_batches_are_the_epoch_batches_end_to_end():
 
 
 def test_wall_clock_budgets_are_refused_and_every_profile_budget_is_steps():
-    from arssr_core.experiments import section_config
+    from arssr_core.study.experiments import section_config
     from arssr_core.profiles import available, load_profile
 
     with pytest.raises(ArssrError, match="steps, not minutes"):
@@ -348,7 +348,7 @@ def test_a_model_that_did_not_train_stops_with_a_message(tmp_path, mni_crop):
 
 def test_a_model_that_did_not_train_stops_the_notebook_call(tmp_path, monkeypatch):
     """The experiments' train call (what notebooks 01, 02 and 07 run) raises the message."""
-    import arssr_core.experiments as ex
+    import arssr_core.study.experiments as ex
     from arssr_core.train import UntrainedModelError
 
     monkeypatch.setattr(ex, "checkpoints_dir", lambda profile: tmp_path)

@@ -96,7 +96,7 @@ def table(profile: str) -> pd.DataFrame:
 
 def figure_items(profile: str, role: str | None = None, ids: list[str] | None = None,
                  masks: Sequence[str] | None = ("lesion",)) -> list[dict[str, Any]]:
-    """Volumes of a role (or of the given record ids) as items for :func:`arssr_core.viz.volumes_figure`:
+    """Volumes of a role (or of the given record ids) as items for :func:`arssr_core.study.viz.volumes_figure`:
     ``{"title", "data", "voxel_size", "masks"}``, aliases skipped; ``masks`` names the masks
     to overlay (None: all)."""
     recs = [record(profile, i) for i in ids] if ids is not None else records(profile, role)

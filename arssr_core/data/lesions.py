@@ -45,12 +45,6 @@ from .masks import largest_component
 from .nifti import check_volume
 
 
-def _ball(radius: int) -> np.ndarray:
-    r = np.arange(-radius, radius + 1)
-    x, y, z = np.meshgrid(r, r, r, indexing="ij")
-    return x * x + y * y + z * z <= radius * radius
-
-
 def prior_on_grid(prior: np.ndarray, prior_affine: np.ndarray, shape: Sequence[int],
                   affine: np.ndarray) -> np.ndarray:
     """A map given on one grid, linearly resampled onto another through world coordinates (0 outside)."""

@@ -440,7 +440,7 @@ def default_checkpoint(method: str = "arssr") -> Path:
     raise CheckpointError(
         f"no trained {run} checkpoint found (looked for " + ", ".join(str(p) for p in tried)
         + ("); get one with `make reproduce` or `arssr train arssr-rdn`, pass --checkpoint PATH" if method == "arssr"
-           else f"); train it with `python -m arssr_core.pretrain --only {run}`, pass --checkpoint PATH")
+           else f"); train it with `python -m arssr_core.study.pretrain --only {run}`, pass --checkpoint PATH")
         + (", set ARSSR_CHECKPOINT" if method == "arssr" else "") + ", or use --method cubic"
     )
 

@@ -74,10 +74,6 @@ class OutputGrid:
     factors: tuple[float, float, float]
     voxel_size: tuple[float, float, float]
 
-    @property
-    def voxels(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
 
 def _fmt(v) -> str:
     vals = np.atleast_1d(np.asarray(v, dtype=np.float64))

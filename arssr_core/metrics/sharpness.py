@@ -195,7 +195,7 @@ def _to_uint8_2d(img: np.ndarray, name: str) -> np.ndarray:
 # -------------------------------------------------------------------------- LPC-SI
 
 LPC_SCALES = (1.0, 1.5, 2.0)
-LPC_WEIGHTS = (1, -3, 2)
+LPC_WEIGHTS = (1, -3, 2)  # of the scales' phases: the phasor product u1 conj(u2)^3 u3^2 below
 LPC_NORIENT = 8
 LPC_C = 2.0
 LPC_BETA = 1e-4

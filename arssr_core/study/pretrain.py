@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .profiles import load_profile
+from ..profiles import load_profile
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     import torch
 
     from .experiments import arssr_data, baseline_data, run_setup, start_weights
-    from .train import checkpoint_finished, read_checkpoint, train
+    from ..train import checkpoint_finished, read_checkpoint, train
 
     torch.set_num_threads(threads)
     cfg = load_profile(profile)
@@ -136,7 +136,7 @@ def kept_weights(run: str | Path) -> dict[int, Path]:
     """Step -> file of every set of weights a run folder kept: its snapshots, and its ``best.pt``
     at its best step where no snapshot holds that step (the point where a curve whose
     snapshots were not kept ends)."""
-    from .train import read_checkpoint
+    from ..train import read_checkpoint
 
     run = Path(run)
     out = {s: run / f"step-{s:06d}.pt" for s in snapshot_steps(run)}
@@ -157,12 +157,12 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
     the idle-CPU clock of the profile's ``budget.cpu_s_per_step``."""
     from tqdm.auto import tqdm
 
-    from .data.degrade import downsample, resize_cubic
-    from .device import machine, pick_device
+    from ..data.degrade import downsample, resize_cubic
+    from ..device import machine, pick_device
     from .evaluation import test_subject
-    from .infer.engine import apply_cnn, load_sr_model, super_resolve
-    from .metrics import evaluate
-    from .train import read_checkpoint
+    from ..infer.engine import apply_cnn, load_sr_model, super_resolve
+    from ..metrics import evaluate
+    from ..train import read_checkpoint
 
     cfg = load_profile(profile)
     scales = [float(s) for s in (scales or cfg["baselines"]["scales"])]
@@ -219,7 +219,7 @@ def score_all(profile: str, out_root: str | Path, workers: int = 1, only: list[s
 def continued_from(run: str | Path) -> int | None:
     """The step from which a run folder's last continuation went on from its kept weights
     (``meta["segments"]`` of its ``best.pt``), or None if it never was continued."""
-    from .train import read_checkpoint
+    from ..train import read_checkpoint
 
     best = Path(run) / "best.pt"
     if not best.exists():
@@ -253,7 +253,7 @@ def merge_curves(old: pd.DataFrame, new: pd.DataFrame, out_root: str | Path, pro
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m arssr_core.pretrain``: train (and score) a profile's compared models."""
+    """``python -m arssr_core.study.pretrain``: train (and score) a profile's compared models."""
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     state = run_jobs(a.profile, a.out, a.workers, a.chunk, stop_by, a.only, a.threads)
     print(state.to_string(index=False))
     if a.score:
-        from .io_utils import atomic_path
+        from ..io_utils import atomic_path
 
         path = Path(a.out) / "learning_curves.csv"
         skip = None

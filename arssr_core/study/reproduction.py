@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io_utils import atomic_path
-from .paths import REPO_ROOT, results_dir
+from ..io_utils import atomic_path
+from ..paths import REPO_ROOT, results_dir
 
 #: Columns that identify a row (matched, never compared as quantities).
 KEYS = ("notebook", "record", "id", "role", "name", "kind", "lesion", "tag", "model", "encoder", "section",

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .data.masks import mask_centre
+from ..data.masks import mask_centre
 
 
 VIEWS = ("sagittal", "coronal", "axial")
@@ -100,7 +100,7 @@ def volumes_figure(items: Sequence[dict[str, Any]], title: str | None = None) ->
 
 def pairs_figure(pairs: Sequence[dict[str, Any]], view: str = "axial", title: str | None = None) -> Figure:
     """LR / HR / |cubic upsampled LR - HR| of training pairs ``{"scale", "lr", "hr"}`` (mid slices)."""
-    from .data.degrade import resize_cubic
+    from ..data.degrade import resize_cubic
 
     fig, axes = plt.subplots(len(pairs), 3, figsize=(8, 2.8 * len(pairs)), constrained_layout=True, squeeze=False)
     for row, p in zip(axes, pairs):
@@ -125,8 +125,8 @@ def example_pairs(volume: np.ndarray, scales: Sequence[float] = (2.0, 3.0, 4.0),
                   seed: int = 0, min_foreground: float = 0.3) -> list[dict[str, Any]]:
     """ArSSR training pairs as the sampler makes them: an HR cube of ``round(lr_size * s)``
     voxels (random crop with enough foreground) and its LR ``lr_size``^3 by cubic zoom."""
-    from .data.degrade import downsample
-    from .data.sampling import random_crop
+    from ..data.degrade import downsample
+    from ..data.sampling import random_crop
 
     rng = np.random.default_rng(seed)
     out = []
@@ -163,7 +163,7 @@ def slice_viewer(data: np.ndarray, voxel_size: Sequence[float] = (1.0, 1.0, 1.0)
 
 def profile_note(profile: str) -> str:
     """A Markdown line saying what a profile's numbers mean (the smoke warning on every page)."""
-    from .profiles import load_profile
+    from ..profiles import load_profile
 
     cfg = load_profile(profile)
     if cfg.get("plumbing_only"):

@@ -9,8 +9,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .io_utils import atomic_path
-from .paths import results_dir
+from ..io_utils import atomic_path
+from ..paths import results_dir
 
 DPI = 100
 
@@ -28,7 +28,7 @@ DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2}
 def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.Styler":
     """A table shown whole (no "..." columns or rows) for a notebook or the book: numbers to
     :data:`DECIMALS` (else 4) places; in a paper-layout table (columns (scale, metric), see
-    :func:`arssr_core.evaluation.paper_layout`) scales read "x2", each metric carries an arrow
+    :func:`arssr_core.study.evaluation.paper_layout`) scales read "x2", each metric carries an arrow
     (higher or lower is better) and the best method per column is bold."""
     from .evaluation import BETTER
 
@@ -114,7 +114,7 @@ def settings(values: Mapping[str, object], caption: str | None = None) -> "pd.io
     return table(df, caption)
 
 
-#: Columns of a run summary (:func:`arssr_core.experiments.checkpoint_summary`) shown per row;
+#: Columns of a run summary (:func:`arssr_core.study.experiments.checkpoint_summary`) shown per row;
 #: the settings every run shares go to the caption.
 RUN_COLUMNS = ("encoder", "model", "scale", "parameters", "steps_run", "best_step", "minutes", "start_val_psnr",
                "best_val_psnr", "trained_on")
@@ -130,11 +130,6 @@ def runs_table(runs: pd.DataFrame, caption: str) -> "pd.io.formats.style.Styler"
     return table(runs[cols], caption + (f" (every run: {'; '.join(shared)})" if shared else ""))
 
 
-def load_table(profile: str, name: str) -> pd.DataFrame:
-    """Read back a table written by :func:`save_table`."""
-    return pd.read_csv(results_dir(profile) / "tables" / f"{name}.csv")
-
-
 def save_figure(fig: plt.Figure, profile: str, name: str, dpi: int = DPI) -> None:
     """Write ``results/<profile>/figures/<name>.png`` atomically (modest resolution)."""
     with atomic_path(results_dir(profile) / "figures" / f"{name}.png") as tmp:
@@ -143,7 +138,7 @@ def save_figure(fig: plt.Figure, profile: str, name: str, dpi: int = DPI) -> Non
 
 def plot_training_curves(runs: Mapping[str, Path | str], smooth: int = 25) -> plt.Figure:
     """Training L1 (smoothed over ``smooth`` steps) and validation PSNR of runs ``{label: run dir}``."""
-    from .train import load_curves
+    from ..train import load_curves
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
     for label, d in runs.items():
@@ -332,7 +327,7 @@ def gather_verdicts(profile: str, before: str = "08") -> pd.DataFrame:
 def plot_thick_slices(table: pd.DataFrame, kinds: Mapping[str, str], metric: str = "psnr") -> plt.Figure:
     """One panel per thick axis: ``metric`` against the slice thickness (mm, 1 mm in-plane),
     one line per method. ``kinds`` maps each request label of ``table["scale"]`` to its kind
-    (:func:`arssr_core.thick_slices.describe`); requests of other kinds are left out."""
+    (:func:`arssr_core.study.thick_slices.describe`); requests of other kinds are left out."""
     import re
 
     from .evaluation import BETTER
@@ -407,7 +402,7 @@ def plot_segmentations(image: "np.ndarray", labels: Mapping[str, "np.ndarray"], 
 
 def plot_learning_curves(curves: pd.DataFrame, tags: Mapping[str, str] | None = None) -> plt.Figure:
     """Test PSNR (whole volume) against idle-CPU minutes of training, one panel per scale:
-    each run's snapshots (``curves`` of :func:`arssr_core.pretrain.score_snapshots`), cubic
+    each run's snapshots (``curves`` of :func:`arssr_core.study.pretrain.score_snapshots`), cubic
     as a dashed line. ``tags``: run tag -> legend label (default: every tag, as is)."""
     scales = sorted(curves.loc[curves["tag"] != "cubic", "scale"].unique())
     fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3.6), squeeze=False)

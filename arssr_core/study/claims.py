@@ -77,7 +77,7 @@ def compare(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str],
             intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows (scale, metric, a, b, diff, lo, hi, judgement) for every scale both methods have.
 
-    Where ``intervals`` (:func:`arssr_core.evaluation.paired_intervals`, either direction) has
+    Where ``intervals`` (:func:`arssr_core.study.evaluation.paired_intervals`, either direction) has
     the pair, the judged difference is the interval's own paired estimate (over the units it
     resamples, e.g. brain blocks) with its 95% interval; elsewhere the table's difference."""
     rows = []

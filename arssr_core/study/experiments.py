@@ -12,11 +12,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .data.sampling import Anisotropic, ArSSRPatches, BaselinePatches, fixed_samples
-from .errors import ArssrError
-from .paths import REPO_ROOT, checkpoints_dir
-from .profiles import load_profile
-from .train import TrainConfig, checkpoint_finished, require_trained, train, train_config, training_verdict
+from ..data.sampling import Anisotropic, ArSSRPatches, BaselinePatches, fixed_samples
+from ..errors import ArssrError
+from ..paths import REPO_ROOT, checkpoints_dir
+from ..profiles import load_profile
+from ..train import TrainConfig, checkpoint_finished, require_trained, train, train_config, training_verdict
 
 @dataclass(frozen=True)
 class TrainingSet:
@@ -36,8 +36,8 @@ def training_set(profile_cfg: dict[str, Any]) -> TrainingSet:
     its ``val`` records. The registry stand-ins, or a user's HCP or BIDS subjects when the
     catalog was prepared from a ``data_root``. The catalog is prepared first if missing;
     cached per process and catalog version."""
-    from .data import catalog
-    from .data.prepare import ensure_prepared
+    from ..data import catalog
+    from ..data.prepare import ensure_prepared
 
     profile = profile_cfg["name"]
     ensure_prepared(profile)
@@ -111,7 +111,7 @@ def _reuse_pretrained(path: Path) -> dict[str, Any]:
     """A committed matched-budget run, taken as it is: whether it left its starting point
     is reported (``untrained``: why not, or None), not enforced; the verdicts call a
     comparison with a model that did not train untestable."""
-    from .checkpoint import read_checkpoint
+    from ..checkpoint import read_checkpoint
 
     meta = read_checkpoint(path).get("meta", {})
     return {"best": str(path), "reused": "pretrained", "step": None, "untrained": training_verdict(meta)}
@@ -259,8 +259,8 @@ def checkpoint_summary(path: str | Path) -> dict[str, Any]:
     ``best_step``/``minutes_to_best``: where the kept (best) weights were saved;
     ``steps_run``/``minutes``: the whole run, from the ``history.csv`` beside the
     checkpoint when there is one (else the checkpoint's own step and time)."""
-    from .checkpoint import read_checkpoint
-    from .models import build_model, count_parameters
+    from ..checkpoint import read_checkpoint
+    from ..models import build_model, count_parameters
 
     blob = read_checkpoint(path)
     meta = blob.get("meta", {})
@@ -295,7 +295,7 @@ def checkpoint_summary(path: str | Path) -> dict[str, Any]:
 
 def learning_curves(profile: str) -> pd.DataFrame:
     """The scored snapshots of the profile's committed matched-budget runs
-    (``<pretrained_root>/learning_curves.csv``, written by :mod:`arssr_core.pretrain`); in a
+    (``<pretrained_root>/learning_curves.csv``, written by :mod:`arssr_core.study.pretrain`); in a
     profile without committed runs, the snapshots its own runs kept, scored now."""
     root = load_profile(profile).get("pretrained_root")
     path = REPO_ROOT / root / "learning_curves.csv" if root else None

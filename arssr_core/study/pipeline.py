@@ -13,7 +13,7 @@ clone re-executes every notebook, however its committed record (``runs.json``, t
 one, with each run's environment and time) reads. A Markdown-only edit reruns nothing; the
 executed copy takes the new text. The first failure stops the run, naming the notebook and
 the failing cell; the partial executed notebook stays for inspection. After a run, every
-table is compared with the published one (:mod:`arssr_core.reproduction`).
+table is compared with the published one (:mod:`arssr_core.study.reproduction`).
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
-from .errors import ArssrError
-from .io_utils import atomic_path
-from .paths import REPO_ROOT, results_dir
+from ..errors import ArssrError
+from ..io_utils import atomic_path
+from ..paths import REPO_ROOT, results_dir
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -198,7 +198,7 @@ def environment() -> dict[str, Any]:
     """Where a notebook ran: package versions, CPU (features, threads), GPU."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .device import machine
+    from ..device import machine
 
     def v(name: str) -> str | None:
         try:
@@ -256,7 +256,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     with the key of the current state; the committed ``runs.json`` is the published record and
     is rewritten by every run. When only a notebook's Markdown changed, its executed copy takes
     the new text without a rerun. After a run, ``report`` compares every table with the
-    published one (:mod:`arssr_core.reproduction`).
+    published one (:mod:`arssr_core.study.reproduction`).
     """
     import papermill as pm
 
@@ -300,11 +300,11 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
             else:
                 os.environ["ARSSR_READ_LOG"] = previous
         dt = time.perf_counter() - t0
-        from .reads import read_log
+        from ..reads import read_log
 
         inputs = input_hashes(read_log(log))
         log.unlink(missing_ok=True)
-        from .device import describe_machine
+        from ..device import describe_machine
 
         entry = {"key": key, "params": nb_params, "seconds": round(dt, 1),
                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine(),
@@ -373,6 +373,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from .cli import main
+    from ..cli import main
 
     sys.exit(main(["reproduce", *sys.argv[1:]]))

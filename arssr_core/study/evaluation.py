@@ -16,13 +16,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .data.degrade import downsample, lr_shape, resize_cubic
-from .data.volumes import foreground_box
-from .errors import DataError
+from ..data.degrade import downsample, resize_cubic
+from ..data.volumes import foreground_box
+from ..errors import DataError
 from .experiments import baseline_checkpoint, run_dir
-from .io_utils import atomic_path
-from .paths import REPO_ROOT, results_dir
-from .profiles import load_profile
+from ..io_utils import atomic_path
+from ..paths import REPO_ROOT, results_dir
+from ..profiles import load_profile
 
 #: Direction of each metric: +1 higher is better, -1 lower is better.
 BETTER = {"psnr": 1, "ssim": 1, "lpips": -1, "psi": 1, "lpc_si": 1, "dice": 1, "profile_spread": -1}
@@ -89,8 +89,8 @@ def test_subjects(profile: str, crop: int | None = None, first_only: bool = Fals
     HCP or BIDS test split; ``first_only``: just the first): ``[{"name", "gt", "affine", "box"}]``,
     ``gt`` the whole volume (min-max normalised by ``prepare``) and ``box`` the slices of a
     brain-centred cube of ``crop`` voxels (``data.eval_crop``; None = whole)."""
-    from .data import catalog
-    from .data.prepare import ensure_prepared
+    from ..data import catalog
+    from ..data.prepare import ensure_prepared
 
     ensure_prepared(profile)
     if crop is None:
@@ -146,18 +146,13 @@ def centre_box(gt: np.ndarray, crop: int | None) -> tuple[slice, ...]:
     return crop_around(gt, [(s.start + s.stop) // 2 for s in box], crop)
 
 
-def centre_crop(gt: np.ndarray, crop: int | None) -> np.ndarray:
-    """A cube of ``crop`` voxels centred on the foreground's bounding box (whole volume if None)."""
-    return np.ascontiguousarray(gt[centre_box(gt, crop)])
-
-
 _MODELS: dict[tuple[str, int], object] = {}
 
 
 def _model(path: str | Path):
     """Load (once per file version) an SR checkpoint on the auto-detected device."""
-    from .device import pick_device
-    from .infer.engine import load_sr_model
+    from ..device import pick_device
+    from ..infer.engine import load_sr_model
 
     path = Path(path)
     key = (str(path), path.stat().st_mtime_ns)
@@ -173,8 +168,8 @@ def super_resolve_with(method: Method, lr: np.ndarray, out_shape: Sequence[int],
 
     ``precision`` defaults to the profile's ``eval.precision``.
     """
-    from .device import pick_device
-    from .infer.engine import apply_cnn, super_resolve
+    from ..device import pick_device
+    from ..infer.engine import apply_cnn, super_resolve
 
     if precision is None:
         precision = load_profile(profile).get("eval", {}).get("precision", "auto") if profile else "auto"
@@ -199,7 +194,7 @@ def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_sh
               scale: float | Sequence[float], redo: bool = False) -> np.ndarray:
     """:func:`super_resolve_with`, cached on disk by (engine version, subject, method, checkpoint time,
     precision, scale, LR)."""
-    from .infer.engine import ENGINE_VERSION
+    from ..infer.engine import ENGINE_VERSION
 
     ck = ""
     if method.kind == "arssr":
@@ -207,7 +202,7 @@ def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_sh
     elif method.kind == "baseline":
         p = baseline_checkpoint(profile, method.model, float(np.atleast_1d(scale)[0]))
         ck = str(p.stat().st_mtime_ns) if p.exists() else "missing"
-    from .device import pick_device, pick_precision
+    from ..device import pick_device, pick_precision
 
     prec = pick_precision(load_profile(profile).get("eval", {}).get("precision", "auto"), pick_device("auto"))
     key = _key(ENGINE_VERSION, subject, method.name, method.kind, method.checkpoint, method.model, ck, prec,
@@ -251,7 +246,7 @@ def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride:
     """
     from tqdm.auto import tqdm
 
-    from .metrics import FULL_REFERENCE, evaluate
+    from ..metrics import FULL_REFERENCE, evaluate
 
     rows = []
     items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
@@ -273,15 +268,10 @@ def paper_layout(table: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim", 
     return wide.reindex(order).round(decimals)
 
 
-def lr_input_shape(gt_shape: Sequence[int], scale: float) -> tuple[int, ...]:
-    """Shape of the LR the experiments feed for a given GT shape and scale."""
-    return lr_shape(gt_shape, scale)
-
-
 def scale_consistency(srs: dict[tuple[str, float], np.ndarray], method: str) -> pd.DataFrame:
     """How well an SR volume, down-sampled again by its scale, reproduces its LR input:
     PSNR (data range 1) of ``downsample(SR, s)`` against the LR, per scale."""
-    from .metrics import psnr
+    from ..metrics import psnr
 
     rows = []
     for (name, s), sr in srs.items():
@@ -318,7 +308,7 @@ def lesion_subjects(profile: str, crop: int | None = None, multiple_of: int | No
     (:func:`trim_to_multiple`; the real tumour scan's 130 slices -> 128 for scale 4)."""
     from scipy import ndimage
 
-    from .data import catalog
+    from ..data import catalog
 
     data = load_profile(profile)["data"]
     crop = data.get("lesion_crop", data.get("eval_crop")) if crop is None else crop
@@ -342,7 +332,7 @@ def lesion_subjects(profile: str, crop: int | None = None, multiple_of: int | No
 def real_lr_subjects(profile: str, crop_mm: float | None = 96.0) -> list[dict]:
     """The real LR scans (no ground truth): ``[{"name", "lr", "voxel_size"}]``, each cut to a
     brain-centred box of ``crop_mm`` millimetres per axis (whole volume if None)."""
-    from .data import catalog
+    from ..data import catalog
 
     out = []
     for rec in catalog.records(profile, role="real_lr"):
@@ -375,7 +365,7 @@ def score_no_reference(srs: dict[tuple[str, str], np.ndarray], stride: int = 1, 
     """PSI and LPC-SI of each SR volume (slice-wise, foreground slices)."""
     from tqdm.auto import tqdm
 
-    from .metrics import evaluate_no_reference
+    from ..metrics import evaluate_no_reference
 
     rows = []
     for (name, req), v in tqdm(list(srs.items()), desc="score", disable=not progress):
@@ -407,8 +397,8 @@ def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], 
     Dice per region against the GT's segmentation. Returns (long table, ``{key: labels}``)."""
     from tqdm.auto import tqdm
 
-    from .metrics import dice
-    from .segment import REGION_NAMES, segment
+    from ..metrics import dice
+    from ..segment import REGION_NAMES, segment
 
     labels = {("GT", 0.0): segment(gt, priors.affine, priors, what="ground truth")}
     rows = []
@@ -439,8 +429,8 @@ def dice_intervals(gt: np.ndarray, labels: dict, a: str, b: str, block: int = 32
     over the brain's ``block``^3 blocks, for every scale both have: one row per (scale, region)
     and one for the mean over regions (``region`` = "mean"); ``labels`` as from
     :func:`segmentation_dice`."""
-    from .metrics.uncertainty import bootstrap_dice_diff, brain_blocks, dice_terms
-    from .segment import REGION_NAMES
+    from ..metrics.uncertainty import bootstrap_dice_diff, brain_blocks, dice_terms
+    from ..segment import REGION_NAMES
 
     blocks = brain_blocks(gt > 0.05, block, min_fraction)
     ref, regions = labels[("GT", 0.0)], list(REGION_NAMES)
@@ -455,7 +445,7 @@ def dice_intervals(gt: np.ndarray, labels: dict, a: str, b: str, block: int = 32
 
 def by_region(df: pd.DataFrame) -> pd.DataFrame:
     """A per-region table (or interval table) with ``scale`` relabelled "x<scale> <region>",
-    so that each (scale, region) is one comparison of :mod:`arssr_core.claims`."""
+    so that each (scale, region) is one comparison of :mod:`arssr_core.study.claims`."""
     return df.assign(scale="x" + df["scale"].map("{:g}".format) + " " + df["region"].astype(str))
 
 
@@ -559,7 +549,7 @@ def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
     baseline at its nominal x2, ArSSR and cubic at the exact shape ratio), scored
     against the noisy reference. Returns (table, SR volumes, ``{lr_shape, hr_shape, scale,
     reference}``)."""
-    from .data import catalog
+    from ..data import catalog
 
     sim = {r["id"]: r for r in catalog.records(profile, role="simulated")}
     lr = catalog.load(profile, next(r for k, r in sim.items() if "_lr_" in k)).data
@@ -582,8 +572,8 @@ def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], str
     clipped to the GT's range as in :func:`score_grid`."""
     from tqdm.auto import tqdm
 
-    from .metrics.perceptual import lpips_slices
-    from .metrics.uncertainty import block_terms, brain_blocks
+    from ..metrics.perceptual import lpips_slices
+    from ..metrics.uncertainty import block_terms, brain_blocks
 
     blocks = brain_blocks(gt > 0.05, block, min_fraction)
     lo, hi = float(gt.min()), float(gt.max())
@@ -600,7 +590,7 @@ def paired_intervals(terms: dict[tuple[str, float], dict[str, Any]], a: str, b: 
                      seed: int = 0) -> pd.DataFrame:
     """Paired bootstrap 95% intervals of ``a - b`` for every scale both have: one row per
     (scale, metric) with the difference, its interval and the number of resampled units."""
-    from .metrics.uncertainty import bootstrap_diff, bootstrap_mean_diff
+    from ..metrics.uncertainty import bootstrap_diff, bootstrap_mean_diff
 
     rows = []
     scales = sorted({s for (m, s) in terms if m == a} & {s for (m, s) in terms if m == b})

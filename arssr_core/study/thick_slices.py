@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .data.degrade import downsample
+from ..data.degrade import downsample
 from .evaluation import Method, cached_sr
 
 #: Anatomical name of the slices that a thick axis makes, in RAS-canonical volumes.
@@ -88,7 +88,7 @@ def gains(table: pd.DataFrame, a: str, others: Sequence[str], metric: str = "psn
 def test_region(profile: str, region: str | int | None) -> np.ndarray:
     """The test subject (normalised as in Table 1) cut to ``region``: ``"brain"`` its brain's
     bounding box (2-voxel margin), a number a brain-centred cube, None the whole volume."""
-    from .data.volumes import foreground_box
+    from ..data.volumes import foreground_box
     from .evaluation import centre_box, test_subject_grid
 
     gt, _, _ = test_subject_grid(profile, None)
@@ -97,7 +97,7 @@ def test_region(profile: str, region: str | int | None) -> np.ndarray:
 
 
 def anisotropic_subjects(subjects: Sequence[dict]) -> list[dict]:
-    """The real LR scans (:func:`arssr_core.evaluation.real_lr_subjects`) whose voxels differ per axis."""
+    """The real LR scans (:func:`arssr_core.study.evaluation.real_lr_subjects`) whose voxels differ per axis."""
     return [s for s in subjects if not np.allclose(s["voxel_size"], s["voxel_size"][0])]
 
 
@@ -112,7 +112,7 @@ def model_table(methods: Sequence[Method]) -> pd.DataFrame:
     """One column per ArSSR method, one row per fact: its weights, where its run started, its
     steps (of that run), the step of the kept weights, its training samples and where it was
     trained (long texts read better down a column)."""
-    from .checkpoint import read_checkpoint
+    from ..checkpoint import read_checkpoint
     from .experiments import checkpoint_summary
 
     rows = []

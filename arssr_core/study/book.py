@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .errors import ArssrError
-from .paths import REPO_ROOT, results_dir
+from ..errors import ArssrError
+from ..paths import REPO_ROOT, results_dir
 
 BOOK_DIR = REPO_ROOT / "book"
 PAGES_BEFORE = ["intro"]
@@ -42,7 +42,7 @@ STALE_BANNER = (
 
 def is_stale(name: str, record: dict | None) -> bool:
     """True when the executed notebook ``name`` was run with code, profile, source or input
-    files (weights, data) that have changed since (:func:`arssr_core.pipeline.is_current`)."""
+    files (weights, data) that have changed since (:func:`arssr_core.study.pipeline.is_current`)."""
     from .pipeline import is_current
 
     src = REPO_ROOT / "notebooks" / name
@@ -50,7 +50,7 @@ def is_stale(name: str, record: dict | None) -> bool:
 
 
 def _banner(profile: str) -> str:
-    from .profiles import load_profile
+    from ..profiles import load_profile
 
     return SMOKE_BANNER if load_profile(profile).get("plumbing_only") else ""
 
@@ -74,7 +74,7 @@ def _is_residue(out: dict) -> bool:
 
 def _roots() -> list[str]:
     """The absolute folders a page's printed paths start with (longest first): shown relative."""
-    from .paths import data_root, results_dir
+    from ..paths import data_root, results_dir
 
     roots = {str(REPO_ROOT), str(data_root()), str(results_dir("x").parent), str(results_dir("x").parent.parent)}
     return sorted((r.rstrip("/") + "/" for r in roots if r not in ("", "/")), key=len, reverse=True)
@@ -287,7 +287,7 @@ def results_page(profile: str) -> str:
 
 def reproduction_page(profile: str, shown: int = 150) -> str:
     """Markdown page of the reproduction report (``results/<profile>/reproduction.json`` and
-    ``.csv``, :mod:`arssr_core.reproduction`): what was compared with what, the count per table,
+    ``.csv``, :mod:`arssr_core.study.reproduction`): what was compared with what, the count per table,
     and the disagreements (the first ``shown``)."""
     from .reproduction import DEFAULT_REL, TOLERANCES, describe
     from .report import table
