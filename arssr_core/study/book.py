@@ -380,6 +380,8 @@ def build_book(profile: str = "cpu") -> Path:
         (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)
     if (res / "figures").exists():
         shutil.copytree(res / "figures", stage / "figures")
+    if (BOOK_DIR / "_static").exists():  # the book's CSS (tables that fit or scroll)
+        shutil.copytree(BOOK_DIR / "_static", stage / "_static")
     (stage / "results.md").write_text(results_page(profile))
     (stage / "reproduction.md").write_text(reproduction_page(profile))
     commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
