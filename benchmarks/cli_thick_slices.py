@@ -5,8 +5,8 @@ Run: ``python benchmarks/cli_thick_slices.py [--thick 3 5] [--threads N]``.
 Issue 15 measured, through the command line, ArSSR 29.30 dB against cubic 29.26 dB at
 (1, 1, 3) on a scan outside the study, where notebook 09 finds ArSSR 1.4 dB above cubic on
 the test subject. This script repeats the measurement end to end on files: Slicer's
-``MRHead`` (qtim registry package; 256 x 256 x 130 at 1 x 1 x 1.3 mm, with skull), min-max
-normalised to [0, 1] at its 99.5th percentile, cut to a head-centred 160 x 160 x 120 box (a
+``MRHead`` (qtim registry package; 256 x 256 x 130 at 1 x 1 x 1.3 mm, with skull), normalised
+as the study's real scans (``data.nifti.normalise``, robust), cut to a head-centred 160 x 160 x 120 box (a
 multiple of 3 and 5 slices, so that the LR grid covers the same field of view), down-sampled
 along the slice axis by the study's cubic degradation with its world placement
 (``data.nifti.resampled_affine``), written as NIfTI, super-resolved by ``arssr upsample``
@@ -28,8 +28,10 @@ import torch
 
 from arssr_core.cli import main as arssr
 from arssr_core.data.degrade import downsample
-from arssr_core.data.nifti import resampled_affine
+from arssr_core.data.nifti import normalise, resampled_affine
+from arssr_core.data.prepare import shift_affine
 from arssr_core.data.sources import source_path
+from arssr_core.data.volumes import foreground_box
 from arssr_core.metrics import psnr, ssim
 from arssr_core.paths import checkpoints_dir
 
@@ -43,14 +45,10 @@ METHODS = {  # label -> arguments of `arssr upsample`
 
 
 def head_box(volume: np.ndarray, size: tuple[int, int, int]) -> tuple[slice, ...]:
-    """A box of ``size`` voxels centred on the bounding box of the head (voxels > 0.1)."""
-    fg = volume > 0.1
-    out = []
-    for a, n in enumerate(size):
-        idx = np.nonzero(fg.any(axis=tuple(j for j in range(3) if j != a)))[0]
-        start = min(max(0, (idx[0] + idx[-1]) // 2 - n // 2), volume.shape[a] - n)
-        out.append(slice(start, start + n))
-    return tuple(out)
+    """A box of ``size`` voxels centred on the head's bounding box, kept inside the volume."""
+    centre = [(b.start + b.stop) // 2 for b in foreground_box(volume, threshold=0.1)]
+    starts = [min(max(0, c - n // 2), m - n) for c, n, m in zip(centre, size, volume.shape)]
+    return tuple(slice(a, a + n) for a, n in zip(starts, size))
 
 
 def main() -> None:
@@ -61,13 +59,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     img = nib.load(source_path("qtim", "MRHead.nii.gz"))
-    v = np.asarray(img.dataobj, dtype=np.float32)
-    lo, hi = np.percentile(v, [0, 99.5])
-    v = np.clip((v - lo) / (hi - lo), 0, 1).astype(np.float32)
+    v = normalise(np.asarray(img.dataobj, dtype=np.float32), "robust")
     box = head_box(v, BOX)
     gt = np.ascontiguousarray(v[box])
-    affine = img.affine.copy()
-    affine[:3, 3] = img.affine[:3, :3] @ [b.start for b in box] + img.affine[:3, 3]
+    affine = shift_affine(img.affine, [b.start for b in box])
     head = gt > 0.05
     print(f"MRHead {v.shape} at {tuple(round(float(z), 2) for z in img.header.get_zooms())} mm; "
           f"box {gt.shape}; torch threads {torch.get_num_threads()}")
