@@ -12,6 +12,8 @@
 # record and learning_curves.csv, the best weights but those of ArSSR-RDN and SRResNet, and the
 # small baselines' snapshots made here. `back` returns "b-*" parts: the two largest best.pt and the
 # resume state of any small run not yet finished (to finish it here).
+# The ArSSR runs alone (e.g. ONLY="arssr-rdn-aniso arssr-rdn-iso" NO_SCORE=" ") need only the
+# prepared catalog's real training and validation volumes, carried as data/prepared/<profile>.
 # Usage there:  bash scripts/pretrain_device.sh stage   (once per carried part)
 #               bash scripts/pretrain_device.sh train   then at once   bash scripts/pretrain_device.sh back
 set -uo pipefail
@@ -22,7 +24,9 @@ if ! $PY -c "import nibabel" 2>/dev/null; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
 fi
 # a call keeps only the carried paths it names: what earlier calls carried waits in /tmp
+# (raw registry files, or a prepared catalog: data/prepared/<profile>, smaller for the ArSSR runs)
 mkdir -p /tmp/data data/raw && cp -rn /tmp/data/. data/raw/ && cp -rn data/raw/. /tmp/data/
+mkdir -p /tmp/prepared data/prepared && cp -rn /tmp/prepared/. data/prepared/ && cp -rn data/prepared/. /tmp/prepared/
 case "${1:-train}" in
 stage)
   mkdir -p $G && for part in .stage/*/; do [ -d "$part" ] && cp -r "$part". $G/; done
@@ -32,10 +36,10 @@ stage)
 train)
   $PY -c "import torch, nibabel; print(torch.__version__, torch.cuda.is_available(), nibabel.__version__)" || exit 1
   timeout "${TRAIN_TIMEOUT:-540}" $PY -m arssr_core.study.pretrain --profile $PROFILE --out $G --workers ${WORKERS:-12} \
-      --chunk 1000 --stop-after-s "${STOP_AFTER:-400}" --score ${ONLY:+--only $ONLY} 2>&1 \
+      --chunk 1000 --stop-after-s "${STOP_AFTER:-400}" ${NO_SCORE:---score} ${ONLY:+--only $ONLY} 2>&1 \
       | tr '\r' '\n' | grep -v "it/s\]$" | tee $OUT/log.txt
   (cd $G && ls -la */ > $OUT/files.txt)
-  (cd $G && tar cf - learning_curves.csv */history.csv */validation.csv \
+  (cd $G && tar cf - $(ls learning_curves.csv 2>/dev/null) */history.csv */validation.csv \
       $(ls */best.pt | grep -v -e arssr-rdn/ -e arssr-srresnet/) $(find srcnn3d-* dcsrn-* -name 'step-*.pt' -newer .staged 2>/dev/null) \
       | split -b 15m - $OUT/a-)
   ls -la $OUT

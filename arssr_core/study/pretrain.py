@@ -91,8 +91,9 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
             break
         # a committed run (no resume state) of a smaller budget goes on from its kept weights
         cont = not (out / "last.pt").exists() and (out / "best.pt").exists() and (out / "history.csv").exists()
+        init = out / "best.pt" if cont else None if (out / "last.pt").exists() else start_weights(cfg, job.section)
         train(spec, ds, val, tcfg, out, resume=True, progress=False, stop_after=chunk, meta=meta,
-              init_from=out / "best.pt" if cont else start_weights(cfg, job.section), continue_run=cont)
+              init_from=init, continue_run=cont)  # a resumed chunk (last.pt) needs no start weights
         if done() <= step:
             raise RuntimeError(f"{job.tag}: a chunk of {chunk} steps saved no progress (at step {step})")
         step = done()
