@@ -145,7 +145,7 @@ def test_paper_tables_split_by_metric_group_and_metric_tables_bold_the_best_per_
                            for s in (2, 3) for m, p, l in (("Cubic", 28.0, 0.2), ("ArSSR", 29.0, 0.1))])
     html = report.paper_tables(scores, "Table 1").data
     assert html.count("<table") == 2 and "Table 1: fidelity (PSNR, SSIM)" in html and "PSI" not in html
-    assert "x2" in html and "psnr ↑" in html and "lpips ↓" in html
+    assert "x2" in html and "PSNR ↑" in html and "LPIPS ↓" in html
     html = report.metric_tables(scores, ["psnr", "lpips"], "By scale").data
     assert html.count("<table") == 2 and "By scale: LPIPS ↓ (lower is better)" in html
     assert html.count("font-weight: bold") >= 2  # one best per row and metric (CSS rules per cell)

@@ -242,15 +242,14 @@ def train_baselines(profile: str = "cpu", models: list[str] | None = None, scale
 
 
 def trained_on(meta: dict[str, Any]) -> str:
-    """Where a run was trained, e.g. ``cuda (bf16) to step 9000, then cpu (bf16)``; a stretch
-    continued from kept weights says so (``continued from step 3750 with a new optimiser``)."""
+    """Where a run was trained, short enough for a table cell: ``cuda (bf16)``; ``cuda (bf16)
+    and cpu (bf16), 6 sessions (new optimiser at steps 9250, 20750)`` for a run resumed in
+    several sessions, some continued from kept weights with a new optimiser."""
     segs = meta.get("segments") or [{"from_step": 0, "device": meta.get("device"), "precision": meta.get("precision")}]
-    parts = []
-    for i, sg in enumerate(segs):
-        nxt = segs[i + 1]["from_step"] if i + 1 < len(segs) else None
-        how = (f"continued from step {sg['from_step']} with a new optimiser on " if sg.get("continued_from") else "")
-        parts.append(how + f"{sg.get('device')} ({sg.get('precision')})" + (f" to step {nxt}" if nxt is not None else ""))
-    return ", then ".join(parts)
+    where = list(dict.fromkeys(f"{sg.get('device')} ({sg.get('precision')})" for sg in segs))
+    restarts = [str(sg["from_step"]) for sg in segs if sg.get("continued_from")]
+    out = " and ".join(where) + (f", {len(segs)} sessions" if len(segs) > 1 else "")
+    return out + (f" (new optimiser at step{'s' if len(restarts) > 1 else ''} {', '.join(restarts)})" if restarts else "")
 
 
 def checkpoint_summary(path: str | Path) -> dict[str, Any]:

@@ -25,6 +25,11 @@ def save_table(df: pd.DataFrame, profile: str, name: str) -> None:
 DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2}
 
 
+def metric_label(metric: str) -> str:
+    """How a metric is written for a reader: ``psnr`` -> ``PSNR``, ``lpc_si`` -> ``LPC-SI``."""
+    return metric.upper().replace("_", "-")
+
+
 def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.Styler":
     """A table shown whole (no "..." columns or rows) for a notebook or the book: numbers to
     :data:`DECIMALS` (else 4) places; in a paper-layout table (columns (scale, metric), see
@@ -43,7 +48,8 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
                 sty = sty.set_properties(subset=pd.IndexSlice[[best], [col]], **{"font-weight": "bold"})
             sty = sty.format(precision=DECIMALS.get(m, 4), subset=[col], na_rep="")
         sty = sty.format_index(lambda v: f"x{v:g}" if isinstance(v, (int, float)) else v, axis=1, level=0)
-        sty = sty.format_index(lambda v: f"{v} {'↑' if BETTER[v] > 0 else '↓'}" if v in BETTER else v, axis=1, level=1)
+        sty = sty.format_index(lambda v: f"{metric_label(v)} {'↑' if BETTER[v] > 0 else '↓'}" if v in BETTER else v,
+                               axis=1, level=1)
     else:
         num = df.select_dtypes("number").columns
         for c in num:
@@ -262,7 +268,7 @@ def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int,
             contour(ax, cut(outline)[r] if outline is not None else None)
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
-                ax.set_title(name, fontsize=9)
+                ax.set_title(name, fontsize=12)
         if zoom_box is not None:
             h = zoom_size // 2
             x0, y0 = max(zoom_box[0] - h, 0), max(zoom_box[1] - h, 0)
@@ -276,7 +282,7 @@ def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int,
                 contour(axes[3][c], outline[x0:x0 + zoom_size, y0:y0 + zoom_size, centre[2]])
             axes[3][c].set_xticks([]), axes[3][c].set_yticks([])
     for r, lab in enumerate(["sagittal", "coronal", "axial", "zoom"][:rows]):
-        axes[r][0].set_ylabel(lab, fontsize=9)
+        axes[r][0].set_ylabel(lab, fontsize=12)
     if outline is not None and np.any(outline):
         from matplotlib.lines import Line2D
 
