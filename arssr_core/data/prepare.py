@@ -137,10 +137,8 @@ def training_head(name: str) -> Volume:
     src, fname = TRAIN_SOURCES[name]
     vol = load_volume(source_path(src, fname), canonical=True)
     data = normalise(vol.data, "robust")
-    box = foreground_box(data)
-    affine = vol.affine.copy()
-    affine[:3, 3] = vol.affine[:3, :3] @ np.array([s.start for s in box]) + vol.affine[:3, 3]
-    return Volume(np.ascontiguousarray(data[box]), affine, vol.header, vol.path)
+    cropped, affine = _crop(data, vol.affine, foreground_box(data))
+    return Volume(cropped, affine, vol.header, vol.path)
 
 
 def training_parts(name: str, val_fraction: float = 0.2) -> dict[str, Any]:
