@@ -317,6 +317,7 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         box = centred_crop(data, cfg["max_size"], centre)
         data, affine = _crop(data, vol.affine, box)
         rec = _record("lesion", "tumour_mrbraintumor2", f"{src}/{img}", "real", "robust",
+                      title="MRBrainTumor2, a real tumour",
                       derived_from=f"{src}/{img}", mask_source=f"{src}/{lab} (label 1 only)",
                       crop=None if cfg["max_size"] is None else [[b.start, b.stop] for b in box],
                       note="real contrast-enhanced T1 with a tumour; labels 2-7 of the label map are test spheres, dropped")
@@ -335,6 +336,7 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         data, mask, info = insert_lesions(c["data"], wm, voxel_size(c["affine"]), int(cfg["lesion_seed"]), params)
         s = "/".join(TEST_SOURCE)
         rec = _record("lesion", "colin27_synthetic_lesions", s, "synthetic", "minmax (as test), lesions blended in",
+                      title="Colin27 with synthetic WM lesions",
                       derived_from="test/colin27", crop=c["crop"], white_matter=wm_info, lesions=info,
                       note="Colin27 with synthetic white-matter lesions (smooth random blobs, hypo/hyperintense) "
                            "inside an eroded WM mask")

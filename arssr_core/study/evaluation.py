@@ -301,7 +301,8 @@ def trim_to_multiple(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def lesion_subjects(profile: str, crop: int | None = None, multiple_of: int | None = None) -> list[dict]:
-    """The lesion set: ``[{"name", "kind", "gt", "mask"}]``, each a cube of ``crop`` voxels
+    """The lesion set: ``[{"name", "title", "kind", "gt", "mask"}]`` (``title``: the record's
+    name for a reader, e.g. "MRBrainTumor2, a real tumour"), each a cube of ``crop`` voxels
     (``data.lesion_crop``, else ``data.eval_crop``; a mapping gives one per record kind, e.g.
     ``{real: null, synthetic: 112}``) centred on the lesion mask's centre of mass (whole
     volume if None), each side then trimmed to a multiple of ``multiple_of`` voxels
@@ -324,7 +325,7 @@ def lesion_subjects(profile: str, crop: int | None = None, multiple_of: int | No
             gt, m = gt[box], m[box]
         if multiple_of:
             gt, m = trim_to_multiple(gt, int(multiple_of)), trim_to_multiple(m, int(multiple_of))
-        out.append({"name": rec["id"].split("/")[-1], "kind": rec["kind"], "gt": np.ascontiguousarray(gt),
+        out.append({"name": rec["id"].split("/")[-1], "title": rec.get("title", rec["name"]), "kind": rec["kind"], "gt": np.ascontiguousarray(gt),
                     "mask": np.ascontiguousarray(m), "voxel_size": rec.get("voxel_size")})
     return out
 
