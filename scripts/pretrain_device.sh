@@ -13,7 +13,10 @@
 # small baselines' snapshots made here. `back` returns "b-*" parts: the two largest best.pt and the
 # resume state of any small run not yet finished (to finish it here).
 # The ArSSR runs alone (e.g. ONLY="arssr-rdn-aniso arssr-rdn-iso" NO_SCORE=" ") need only the
-# prepared catalog's real training and validation volumes, carried as data/prepared/<profile>.
+# prepared catalog's real training and validation volumes, carried as data/prepared/<profile>:
+# copy catalog.json, val/ and the real train/ records into an ignored folder (.prep/<profile>),
+# call 1 carries it with .whl (`cp -r .prep/. data/prepared/ && bash scripts/pretrain_device.sh
+# stage`), call 2 carries .stage (stage, then train); the machine stays warm 30 s between calls.
 # Usage there:  bash scripts/pretrain_device.sh stage   (once per carried part)
 #               bash scripts/pretrain_device.sh train   then at once   bash scripts/pretrain_device.sh back
 set -uo pipefail
@@ -31,7 +34,8 @@ case "${1:-train}" in
 stage)
   mkdir -p $G && for part in .stage/*/; do [ -d "$part" ] && cp -r "$part". $G/; done
   touch $G/.staged   # snapshots newer than this were made here (only those travel back)
-  nvidia-smi -L 2>/dev/null; (cd $G && ls -d */ | tr '\n' ' '); echo; du -sh $G data/raw/* 2>/dev/null
+  nvidia-smi -L 2>/dev/null; (cd $G && ls -d */ 2>/dev/null | tr '\n' ' '); echo; du -sh $G data/raw/* data/prepared/* 2>/dev/null
+  true   # a call that stages only the data has no run folders yet
   ;;
 train)
   $PY -c "import torch, nibabel; print(torch.__version__, torch.cuda.is_available(), nibabel.__version__)" || exit 1
