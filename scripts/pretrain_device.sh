@@ -12,7 +12,7 @@
 # record and learning_curves.csv, the best weights but those of ArSSR-RDN and SRResNet, and the
 # small baselines' snapshots made here. `back` returns "b-*" parts: the two largest best.pt and the
 # resume state of any small run not yet finished (to finish it here).
-# The ArSSR runs alone (e.g. ONLY="arssr-rdn-aniso arssr-rdn-iso" NO_SCORE=" ") need only the
+# The ArSSR runs alone (e.g. ONLY="arssr-rdn-aniso arssr-rdn-iso" SCORE=0: no snapshots to score) need only the
 # prepared catalog's real training and validation volumes, carried as data/prepared/<profile>:
 # copy catalog.json, val/ and the real train/ records into an ignored folder (.prep/<profile>),
 # call 1 carries it with .whl (`cp -r .prep/. data/prepared/ && bash scripts/pretrain_device.sh
@@ -40,7 +40,7 @@ stage)
 train)
   $PY -c "import torch, nibabel; print(torch.__version__, torch.cuda.is_available(), nibabel.__version__)" || exit 1
   timeout "${TRAIN_TIMEOUT:-540}" $PY -m arssr_core.study.pretrain --profile $PROFILE --out $G --workers ${WORKERS:-12} \
-      --chunk 1000 --stop-after-s "${STOP_AFTER:-400}" ${NO_SCORE:---score} ${ONLY:+--only $ONLY} 2>&1 \
+      --chunk 1000 --stop-after-s "${STOP_AFTER:-400}" $([ "${SCORE:-1}" = 1 ] && echo --score) ${ONLY:+--only $ONLY} 2>&1 \
       | tr '\r' '\n' | grep -v "it/s\]$" | tee $OUT/log.txt
   (cd $G && ls -la */ > $OUT/files.txt)
   (cd $G && tar cf - $(ls learning_curves.csv 2>/dev/null) */history.csv */validation.csv \

@@ -325,8 +325,8 @@ def lesion_subjects(profile: str, crop: int | None = None, multiple_of: int | No
             gt, m = gt[box], m[box]
         if multiple_of:
             gt, m = trim_to_multiple(gt, int(multiple_of)), trim_to_multiple(m, int(multiple_of))
-        out.append({"name": rec["id"].split("/")[-1], "title": rec.get("title", rec["name"]), "kind": rec["kind"], "gt": np.ascontiguousarray(gt),
-                    "mask": np.ascontiguousarray(m), "voxel_size": rec.get("voxel_size")})
+        out.append({"name": rec["id"].split("/")[-1], "title": rec.get("title", rec["name"]), "kind": rec["kind"],
+                    "gt": np.ascontiguousarray(gt), "mask": np.ascontiguousarray(m), "voxel_size": rec.get("voxel_size")})
     return out
 
 
