@@ -149,3 +149,14 @@ def test_paper_tables_split_by_metric_group_and_metric_tables_bold_the_best_per_
     html = report.metric_tables(scores, ["psnr", "lpips"], "By scale").data
     assert html.count("<table") == 2 and "By scale: LPIPS ↓ (lower is better)" in html
     assert html.count("font-weight: bold") >= 2  # one best per row and metric (CSS rules per cell)
+
+
+def test_flat_tables_write_scales_and_metrics_as_the_paper_tables_do():
+    from arssr_core.study import report
+
+    df = pd.DataFrame({"method": ["ArSSR", "ArSSR"], "scale": [2.0, 2.5], "metric": ["psnr", "lpc_si"],
+                       "diff": [1.23456, 0.5]})
+    html = report.table(df).to_html()
+    assert ">x2<" in html and ">x2.5<" in html and "2.0000" not in html
+    assert ">PSNR<" in html and ">LPC-SI<" in html and ">psnr<" not in html
+    assert "1.2346" in html  # other numbers keep their decimals

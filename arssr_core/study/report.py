@@ -54,6 +54,10 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
         num = df.select_dtypes("number").columns
         for c in num:
             sty = sty.format(precision=DECIMALS.get(c, 4), subset=[c], na_rep="")
+        if "scale" in num:  # a scale column reads as the tables' headers: x2, x2.5
+            sty = sty.format(lambda v: f"x{v:g}" if pd.notna(v) else "", subset=["scale"])
+        if "metric" in df.columns and df["metric"].isin(list(BETTER)).any():  # psnr -> PSNR
+            sty = sty.format(lambda v: metric_label(v) if v in BETTER else v, subset=["metric"])
         sty = sty.hide(axis="index") if isinstance(df.index, pd.RangeIndex) else sty
         sty = sty.set_properties(**{"text-align": "left", "white-space": "normal"})
     if caption:
