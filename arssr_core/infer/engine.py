@@ -94,6 +94,35 @@ def tile_voxels(max_tile_voxels: int | None, precision: str) -> int:
     return int(max_tile_voxels)
 
 
+#: Most activation memory a per-scale CNN's tile takes (bytes). Its networks run on the HR grid
+#: with a receptive radius of up to 20 voxels, so small tiles recompute wide halos: ResCNN on the
+#: 181x217x181 test volume at x2 took 456 s in fp32 in 2^20-voxel tiles (3.5x the voxels computed)
+#: and 193 s in one tile (peak 5.6 GiB), on the 2-core AMD EPYC limited to AVX2.
+CNN_TILE_BYTES = 6 * 2 ** 30
+
+
+def memory_budget(device: torch.device, cap: int = CNN_TILE_BYTES) -> int:
+    """Activation bytes a tile may take on ``device``: ``cap``, at most a quarter of the host's
+    RAM (CPU) or a third of the GPU's free memory; 2 GiB where neither can be read."""
+    try:
+        if device.type == "cuda":
+            return min(cap, torch.cuda.mem_get_info(device)[0] // 3)
+        return min(cap, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        return min(cap, 2 * 2 ** 30)
+
+
+def cnn_tile_voxels(model: nn.Module, max_tile_voxels: int | None, precision: str, device: torch.device) -> int:
+    """Tile size of a same-grid CNN: ``max_tile_voxels`` if given, else the voxels whose
+    activations (three maps of the widest conv layer's channels) fit :func:`memory_budget`,
+    never fewer than :func:`tile_voxels`' default."""
+    if max_tile_voxels is not None:
+        return tile_voxels(max_tile_voxels, precision)
+    widest = max((max(m.in_channels, m.out_channels) for m in model.modules() if isinstance(m, nn.Conv3d)), default=1)
+    per_voxel = 3 * widest * (4 if precision == "fp32" else 2)
+    return max(tile_voxels(None, precision), memory_budget(torch.device(device)) // per_voxel)
+
+
 # ----------------------------------------------------------------------------- intensities
 
 def normalise_minmax(x: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -405,7 +434,7 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
             with autocast(dev, precision):
                 return model(t)
 
-        y = run_tiled(fn, x, 1, halo=_halo(model, halo), max_tile_voxels=tile_voxels(max_tile_voxels, precision),
+        y = run_tiled(fn, x, 1, halo=_halo(model, halo), max_tile_voxels=cnn_tile_voxels(model, max_tile_voxels, precision, dev),
                       progress=progress, desc="cnn tiles")
         out = y[0, 0].cpu().numpy()
     if timings is not None:
