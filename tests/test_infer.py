@@ -253,6 +253,31 @@ def test_cubic_and_baseline(lr_volume):
         apply_cnn(build_model("srcnn3d", n1=8, n2=4), lr_volume, (28, 32, 24))
 
 
+def test_cnn_tiles_are_sized_by_memory_and_stitch_exactly(lr_volume, monkeypatch):
+    """A per-scale CNN's default tile is the memory budget over three maps of its widest layer
+    (never below the ArSSR default), and the tiled output equals the untiled one."""
+    from arssr_core.infer import engine
+
+    torch.manual_seed(0)
+    cnn = build_model("rescnn", channels=8, layers=6, scale=2.0).eval()
+    for conv in [m for m in cnn.body if isinstance(m, torch.nn.Conv3d)][-1:]:
+        torch.nn.init.normal_(conv.weight, std=0.05)  # a non-zero output layer: the net is not its input
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(engine, "memory_budget", lambda device: 3 * 64 * 4 * 5_000_000)
+    assert engine.cnn_tile_voxels(build_model("rescnn"), None, "fp32", cpu) == 5_000_000  # 64 channels, 4 B
+    assert engine.cnn_tile_voxels(build_model("rescnn"), None, "bf16", cpu) == 10_000_000
+    assert engine.cnn_tile_voxels(cnn, 4321, "fp32", cpu) == 4321  # an explicit size wins
+    monkeypatch.setattr(engine, "memory_budget", lambda device: 0)
+    assert engine.cnn_tile_voxels(cnn, None, "fp32", cpu) == engine.DEFAULT_MAX_TILE_VOXELS
+    out_shape = (28, 32, 24)
+    whole = apply_cnn(cnn, lr_volume, out_shape)
+    assert len(plan_tiles(out_shape, receptive_radius(cnn), 9000)) > 1
+    tiled = apply_cnn(cnn, lr_volume, out_shape, max_tile_voxels=9000)
+    scale = float(whole.max() - whole.min())
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5 * scale)
+    assert np.abs(whole - cubic(lr_volume, out_shape)).max() > 1e-3 * scale
+
+
 # ----------------------------------------------------------------------------- command line
 
 @pytest.fixture(scope="module")

@@ -309,7 +309,9 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
         "the tolerances absorb fp32 inference on CPUs without native bf16.\n",
         f"**This report** ({summary.get('date', '?')}): " + describe(summary) + "\n",
         "When the publisher's own run is compared with the results published before it, the "
-        "disagreements are what the new run changed (new weights, code or data), not failures.\n",
+        "disagreements are what the new run changed (new weights, code or data), not failures; a claim "
+        "or row whose wording changed counts twice there, once as a published row missing from the "
+        "reproduction and once as a row the published table does not have.\n",
     ]
     per = pd.DataFrame([{"table": k, "compared with": v.get("commit", summary.get("commit", "?")),
                          "compared": v["cells"], "disagree": v["disagree"]}
