@@ -170,6 +170,11 @@ def test_interval_columns_take_their_metric_tolerance_and_verdicts_must_match():
     assert n == 3 and not bad
     n, bad = reproduction.compare_table("i", pub, pub.assign(diff=0.0255))
     assert bad and bad[0].column == "diff"
+    blocks = pub.assign(units="50 blocks")  # the block count describes a row, it does not name it
+    n, bad = reproduction.compare_table("i", blocks, blocks.assign(units="27 blocks", diff=0.0215))
+    assert n == 3 and not bad
+    n, bad = reproduction.compare_table("i", blocks, blocks.assign(units="27 blocks", diff=0.0255))
+    assert [(m.row, m.column) for m in bad] == [("a=ArSSR, b=Cubic, metric=ssim", "diff")]
     v = pd.DataFrame({"claim": ["ArSSR beats cubic"], "verdict": ["held"], "evidence": ["5/5 ..."]})
     n, bad = reproduction.compare_table("v", v, v.assign(evidence="other words"))
     assert n == 1 and not bad

@@ -32,7 +32,7 @@ from ..paths import REPO_ROOT, results_dir
 #: Columns that identify a row (matched, never compared as quantities).
 KEYS = ("notebook", "record", "id", "role", "name", "kind", "lesion", "tag", "model", "encoder", "section",
         "method", "a", "b", "subject", "scan", "region", "request", "scale", "step", "metric",
-        "claim", "units", "checkpoint")
+        "claim", "checkpoint")
 
 #: Quantity -> absolute tolerance. A column is matched by its name (or, in interval tables, by
 #: the row's ``metric``); ``None`` means informational (timings, machine names): not compared.
@@ -43,6 +43,8 @@ TOLERANCES: dict[str, float | None] = {
     "lr": 0.0, "radius_mm": 1e-3, "volume_ml": 1e-3, "intensity": 1e-3,
     "minutes": None, "minutes_to_best": None, "seconds": None, "cpu_minutes": None,
 }
+#: Descriptive columns: neither keys nor compared (an interval's ``units``, e.g. "50 blocks",
+#: counts the bootstrap blocks of its region: another region changes the count, not the row).
 #: Free-text columns compared word for word.
 EXACT_TEXT = ("verdict",)
 #: Relative tolerance for a numeric column of no known quantity.
