@@ -327,6 +327,24 @@ def test_prepare_is_idempotent(smoke_root, monkeypatch):
     assert test_file.stat().st_mtime_ns == before and len(cat["records"]) > 15
 
 
+def test_prepare_writes_a_new_title_into_a_complete_item_without_recomputing_it(smoke_root, monkeypatch):
+    """A record field the code now gives (a reader's title) reaches an item prepared before it;
+    its volume is not rewritten."""
+    monkeypatch.setenv("ARSSR_DATA", str(smoke_root))
+    from arssr_core.data import catalog
+    from arssr_core.data.prepare import REAL_LR, prepare
+
+    side = smoke_root / "prepared" / "smoke" / "real_lr" / "itk_t1_2x2x3mm.json"
+    volume = smoke_root / "prepared" / "smoke" / "real_lr" / "itk_t1_2x2x3mm.nii.gz"
+    rec = json.loads(side.read_text())
+    side.write_text(json.dumps({k: v for k, v in rec.items() if k != "title"}))  # as prepared before titles
+    before = volume.stat().st_mtime_ns
+    prepare("smoke", verbose=False)
+    assert catalog.record("smoke", "real_lr/itk_t1_2x2x3mm")["title"] == REAL_LR["itk_t1_2x2x3mm"][2]
+    assert json.loads(side.read_text())["title"] == REAL_LR["itk_t1_2x2x3mm"][2]
+    assert volume.stat().st_mtime_ns == before
+
+
 def test_prepared_training_parts_match_the_training_code():
     from arssr_core.data.prepare import fast_foreground_box, training_head, training_parts
     from arssr_core.data.volumes import foreground_box, split_volume

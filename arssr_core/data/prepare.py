@@ -184,14 +184,21 @@ class _Writer:
         self.records: list[dict[str, Any]] = []
         self.written = self.skipped = 0
 
-    def item(self, role: str, name: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """``make()`` returns ``{"data", "affine", "header", "record", "masks": {suffix: array}}``."""
+    def item(self, role: str, name: str, make: Callable[[], dict[str, Any]],
+             meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``make()`` returns ``{"data", "affine", "header", "record", "masks": {suffix: array}}``.
+        ``meta``: record fields that cost nothing to know (e.g. ``title``); a complete item whose
+        record differs in them gets them written into its record, its volumes left as they are."""
         rel = Path(role) / f"{name}.nii.gz"
         side = self.root / role / f"{name}.json"
         if not self.redo and side.exists():
             rec = json.loads(side.read_text())
             files = [rec["file"], *rec.get("masks", {}).values()]
             if all((self.root / f).exists() for f in files):
+                if meta and any(rec.get(k) != v for k, v in meta.items()):
+                    rec.update(meta)
+                    with atomic_path(side) as tmp:
+                        tmp.write_text(json.dumps(rec, indent=1) + "\n")
                 self.records.append(rec)
                 self.skipped += 1
                 return rec
@@ -324,7 +331,7 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         return {"data": data, "affine": affine, "header": vol.header, "record": rec,
                 "masks": {"lesion": mask[box]}}
 
-    w.item("lesion", "tumour_mrbraintumor2", make_tumour)
+    w.item("lesion", "tumour_mrbraintumor2", make_tumour, meta={"title": "MRBrainTumor2, a real tumour"})
 
     def make_synthetic() -> dict[str, Any]:
         c = colin()
@@ -343,7 +350,7 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         return {"data": data, "affine": c["affine"], "header": c["header"], "record": rec,
                 "masks": {"lesion": mask, "wm": wm}}
 
-    w.item("lesion", "colin27_synthetic_lesions", make_synthetic)
+    w.item("lesion", "colin27_synthetic_lesions", make_synthetic, meta={"title": "Colin27 with synthetic WM lesions"})
 
 
 def _real_lr(w: _Writer, cfg: dict[str, Any]) -> None:
@@ -354,7 +361,7 @@ def _real_lr(w: _Writer, cfg: dict[str, Any]) -> None:
                           note="real low-resolution scan, no HR ground truth")
             return {"data": normalise(vol.data, "robust"), "affine": vol.affine, "header": vol.header, "record": rec}
 
-        w.item("real_lr", name, make)
+        w.item("real_lr", name, make, meta={"title": title})
 
 
 def _simulated(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
