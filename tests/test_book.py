@@ -7,6 +7,7 @@ import json
 import nbformat
 import pandas as pd
 
+from arssr_core.paths import REPO_ROOT
 from arssr_core.study.book import caption, prepare_notebook
 
 
@@ -160,3 +161,32 @@ def test_flat_tables_write_scales_and_metrics_as_the_paper_tables_do():
     assert ">x2<" in html and ">x2.5<" in html and "2.0000" not in html
     assert ">PSNR<" in html and ">LPC-SI<" in html and ">psnr<" not in html
     assert "1.2346" in html  # other numbers keep their decimals
+
+
+def test_paths_printed_on_another_machine_are_shown_relative_to_the_repository():
+    from arssr_core.study.book import _relative, _roots
+
+    text = ("preparing cpu datasets under /home/someone/arssr/data/prepared/cpu\n"
+            "24 records -> /srv/ci/clone/data/prepared/cpu/catalog.json; weights "
+            "/opt/x/checkpoints/pretrained/arssr-rdn/best.pt; /usr/lib/python3/site.py kept")
+    out = _relative(text, _roots())
+    assert out == ("preparing cpu datasets under data/prepared/cpu\n24 records -> data/prepared/cpu/catalog.json; "
+                   "weights checkpoints/pretrained/arssr-rdn/best.pt; /usr/lib/python3/site.py kept")
+
+
+def test_a_page_is_stale_by_its_key_or_by_an_input_this_machine_has_changed(tmp_path):
+    from arssr_core.study.book import is_stale
+    from arssr_core.study.pipeline import file_hash, run_key
+
+    name = "03_main_test.ipynb"
+    params = {"profile": "cpu"}
+    data = tmp_path / "catalog.json"
+    data.write_text("{}")
+    record = {"key": run_key(REPO_ROOT / "notebooks" / name, params), "params": params,
+              "inputs": {str(data): file_hash(data)}}
+    assert not is_stale(name, record)
+    data.write_text('{"changed": 1}')
+    assert is_stale(name, record)  # an input here differs from the one it read
+    data.unlink()
+    assert not is_stale(name, record)  # absent here (a fresh clone): cannot be checked, the key decides
+    assert is_stale(name, {**record, "key": "0" * 64})

@@ -41,12 +41,20 @@ STALE_BANNER = (
 
 
 def is_stale(name: str, record: dict | None) -> bool:
-    """True when the executed notebook ``name`` was run with code, profile, source or input
-    files (weights, data) that have changed since (:func:`arssr_core.study.pipeline.is_current`)."""
-    from .pipeline import is_current
+    """True when the executed notebook ``name`` was run with code, profile or source that have
+    changed since (its record's key), or read an input file (weights, data) whose content here
+    differs from the recorded one. Input files this machine does not have (a fresh clone
+    before ``arssr data prepare``) cannot be checked: they do not make a page stale."""
+    from .pipeline import inputs_unchanged, run_key
 
     src = REPO_ROOT / "notebooks" / name
-    return bool(record) and src.exists() and not is_current(src, record)
+    if not record or not src.exists():
+        return False
+    if record.get("key") != run_key(src, record.get("params", {})):
+        return True
+    here = {k: v for k, v in (record.get("inputs") or {}).items()
+            if (Path(k) if Path(k).is_absolute() else REPO_ROOT / k).is_file()}
+    return not inputs_unchanged({**record, "inputs": here})
 
 
 def _banner(profile: str) -> str:
@@ -80,10 +88,15 @@ def _roots() -> list[str]:
     return sorted((r.rstrip("/") + "/" for r in roots if r not in ("", "/")), key=len, reverse=True)
 
 
+#: An absolute path's prefix up to one of the repository's top folders, as printed on the machine
+#: that ran a notebook (another machine's checkout: its root is not this one's).
+_FOREIGN_ROOT = re.compile(r"(?<![\w.~])/(?:[^/\s'\"]+/)+?(?=(?:data|results|checkpoints|notebooks|book)/)")
+
+
 def _relative(text: str, roots: list[str]) -> str:
     for r in roots:
         text = text.replace(r, "")
-    return text
+    return _FOREIGN_ROOT.sub("", text)
 
 
 def run_with(params: dict, record: dict | None, commit: str, defaults: str = "") -> str:
