@@ -244,8 +244,10 @@ CAPTIONS = {
                            "says whether higher or lower is better. The per-scale networks exist at x2, x3, x4 only.",
     "03_orthogonal": "Orthogonal slices of every method's x4 result (paper Fig 6 analogue).",
     "03_profile": "Intensity along a line through the test volume: ground truth and every method.",
-    "04_lesion": "Every method at x4 around a lesion (paper Fig 7 analogue): the three views through a voxel "
-                 "inside the largest lesion, the lesion outlined in red; the last row enlarges the yellow box.",
+    "04_lesion": "Every method at x4 around a lesion (paper Fig 7 analogue), one figure per lesion volume in the "
+                 "order of the tables above (first the real tumour, then the synthetic lesions): the three views "
+                 "through a voxel inside the largest lesion, the lesion outlined in red; the last row enlarges the "
+                 "yellow box.",
     "05_profile": "Intensity along a line through a real LR scan and its super-resolved versions (Fig 8).",
     "05_consistency": "One line through a real scan at x2, x3 and x4: ArSSR and the per-scale ResCNN.",
     "05_views": "Orthogonal slices of a real LR scan super-resolved by every method.",
@@ -319,7 +321,9 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
         f"tolerance: {tol}; other numbers within {DEFAULT_REL:.1%}; verdicts word for word; timings "
         "and free text are not compared. The evaluation of committed weights is deterministic for a "
         "precision, so on a CPU like the publisher's (native bf16) the numbers agree to the last digit; "
-        "the tolerances absorb fp32 inference on CPUs without native bf16.\n",
+        "the tolerances are meant to absorb fp32 inference on CPUs without native bf16 (bf16 against fp32: "
+        "0.003 dB PSNR on the whole test volume at x2, benchmarks/results/bench_infer.txt; a whole run limited "
+        "to AVX2 has not been compared yet).\n",
         f"**This report** ({summary.get('date', '?')}): " + describe(summary) + "\n",
         "When the publisher's own run is compared with the results published before it, the "
         "disagreements are what the new run changed (new weights, code or data), not failures; a claim "
