@@ -158,10 +158,15 @@ def input_hashes(files: list[Path]) -> dict[str, str]:
     return out
 
 
+def input_path(name: str) -> Path:
+    """Where a record's input ``name`` lies here (relative names are inside the repository)."""
+    return Path(name) if Path(name).is_absolute() else REPO_ROOT / name
+
+
 def inputs_unchanged(record: dict | None) -> bool:
     """True when every file a notebook's record says it read still has the recorded content."""
     for name, digest in ((record or {}).get("inputs") or {}).items():
-        p = Path(name) if Path(name).is_absolute() else REPO_ROOT / name
+        p = input_path(name)
         if not p.is_file() or file_hash(p) != digest:
             return False
     return True
