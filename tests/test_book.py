@@ -163,6 +163,26 @@ def test_flat_tables_write_scales_and_metrics_as_the_paper_tables_do():
     assert "1.2346" in html  # other numbers keep their decimals
 
 
+def test_requests_keep_their_order_and_a_request_a_method_cannot_make_shows_a_dash():
+    import re
+
+    from arssr_core.study import evaluation, report
+
+    scores = pd.DataFrame([{"method": m, "scale": r, "psi": 0.1 + i, "lpc_si": 0.7}
+                           for i, r in enumerate(("x2", "x4", "1mm")) for m in ("Cubic", "ResCNN", "ArSSR")
+                           if not (m == "ResCNN" and r == "1mm")])
+    wide = evaluation.paper_layout(scores, ["psi", "lpc_si"])
+    assert list(dict.fromkeys(wide.columns.get_level_values(0))) == ["x2", "x4", "1mm"]
+    assert wide.loc["ResCNN", ("1mm", "psi")] != wide.loc["ResCNN", ("1mm", "psi")]  # NaN in the frame
+    text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", "", report.paper_tables(scores, "T3").data,
+                                                     flags=re.S)).split())
+    assert "1 mm" in text and "PSI ↑ LPC-SI ↑" in text and "NaN" not in text and "nan" not in text
+    assert "ResCNN 0.1000 0.7000 1.1000 0.7000 — —" in text
+    flat = report.table(pd.DataFrame({"id": ["a", "b"], "masks": ["lesion", float("nan")]})).to_html()
+    assert ">nan<" not in flat and ">lesion<" in flat
+    assert evaluation.metric_label("lpc_si") == "LPC-SI" and evaluation.metric_label("profile_spread") == "profile spread"
+
+
 def test_paths_printed_on_another_machine_are_shown_relative_to_the_repository():
     from arssr_core.study.book import _relative, _roots
 

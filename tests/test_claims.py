@@ -32,7 +32,7 @@ def test_claim_did_not_hold_when_one_comparison_goes_clearly_against_it():
     t = _table([("A", 2, 30.0, 0.90), ("B", 2, 29.5, 0.88), ("A", 3, 27.0, 0.85), ("B", 3, 27.6, 0.84)])
     iv = _iv("A", "B", [(2, "psnr", 0.5, 0.3, 0.7), (3, "psnr", -0.6, -0.8, -0.4)])
     v = claims.claim_beats(t, "A", "B", ["psnr"], "A beats B", iv)
-    assert v["verdict"] == "did not hold" and "x3 psnr -0.6" in v["evidence"]
+    assert v["verdict"] == "did not hold" and "x3 PSNR -0.6" in v["evidence"]
 
 
 @pytest.mark.parametrize("diff,lo,hi", [(0.5, -0.1, 1.1),      # interval spans zero

@@ -337,6 +337,8 @@ def test_prepare_writes_a_new_title_into_a_complete_item_without_recomputing_it(
     side = smoke_root / "prepared" / "smoke" / "real_lr" / "itk_t1_2x2x3mm.json"
     volume = smoke_root / "prepared" / "smoke" / "real_lr" / "itk_t1_2x2x3mm.nii.gz"
     rec = json.loads(side.read_text())
+    assert rec["title"] == REAL_LR["itk_t1_2x2x3mm"][2]  # a new item gets its title when it is made
+    assert catalog.record("smoke", "lesion/tumour_mrbraintumor2")["title"] == "MRBrainTumor2, a real tumour"
     side.write_text(json.dumps({k: v for k, v in rec.items() if k != "title"}))  # as prepared before titles
     before = volume.stat().st_mtime_ns
     prepare("smoke", verbose=False)

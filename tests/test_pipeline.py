@@ -160,6 +160,8 @@ def test_smoke_book_has_a_page_per_notebook_with_tables_and_figures(smoke_study)
         assert not re.search(r"\d+ rows × \d+ columns", text), f"{page.name}: a truncated table"
         assert not re.search(r"<td[^>]*>\s*…\s*</td>", text), f"{page.name}: a truncated table"
         assert "PosixPath" not in text and str(REPO_ROOT) + "/" not in text, f"{page.name}: an absolute path"
+        assert not re.search(r"np\.(float|int)\d+\(", text), f"{page.name}: a numpy repr"
+        assert not re.search(r"<td[^>]*>\s*(nan|NaN|None)\s*</td>", text), f"{page.name}: a missing value shown as NaN"
     for page in (html / "notebooks").glob("*.html"):  # every figure of a notebook page has its numbered caption
         text = page.read_text()
         spans = re.findall(r"<strong>Figures? \d+\.(\d+)(?:-\d+\.(\d+))?\.</strong>", text)

@@ -187,8 +187,9 @@ class _Writer:
     def item(self, role: str, name: str, make: Callable[[], dict[str, Any]],
              meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """``make()`` returns ``{"data", "affine", "header", "record", "masks": {suffix: array}}``.
-        ``meta``: record fields that cost nothing to know (e.g. ``title``); a complete item whose
-        record differs in them gets them written into its record, its volumes left as they are."""
+        ``meta``: record fields that cost nothing to know (e.g. ``title``), written into the record
+        of a new item and into that of a complete item whose record differs in them (its volumes
+        left as they are)."""
         rel = Path(role) / f"{name}.nii.gz"
         side = self.root / role / f"{name}.json"
         if not self.redo and side.exists():
@@ -205,7 +206,7 @@ class _Writer:
         t0 = time.time()
         out = make()
         data = np.asarray(out["data"], dtype=np.float32)
-        rec = dict(out["record"])
+        rec = {**out["record"], **(meta or {})}
         if not np.isfinite(data).all() or data.min() < 0 or data.max() > 1:
             raise DataError(f"{rel}: prepared intensities must be finite and in [0, 1]")
         save_volume(self.root / rel, data, out["affine"], out.get("header"), description=f"arssr {rec['id']}")
@@ -324,7 +325,6 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         box = centred_crop(data, cfg["max_size"], centre)
         data, affine = _crop(data, vol.affine, box)
         rec = _record("lesion", "tumour_mrbraintumor2", f"{src}/{img}", "real", "robust",
-                      title="MRBrainTumor2, a real tumour",
                       derived_from=f"{src}/{img}", mask_source=f"{src}/{lab} (label 1 only)",
                       crop=None if cfg["max_size"] is None else [[b.start, b.stop] for b in box],
                       note="real contrast-enhanced T1 with a tumour; labels 2-7 of the label map are test spheres, dropped")
@@ -343,7 +343,6 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         data, mask, info = insert_lesions(c["data"], wm, voxel_size(c["affine"]), int(cfg["lesion_seed"]), params)
         s = "/".join(TEST_SOURCE)
         rec = _record("lesion", "colin27_synthetic_lesions", s, "synthetic", "minmax (as test), lesions blended in",
-                      title="Colin27 with synthetic WM lesions",
                       derived_from="test/colin27", crop=c["crop"], white_matter=wm_info, lesions=info,
                       note="Colin27 with synthetic white-matter lesions (smooth random blobs, hypo/hyperintense) "
                            "inside an eroded WM mask")
@@ -355,9 +354,9 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
 
 def _real_lr(w: _Writer, cfg: dict[str, Any]) -> None:
     for name, (src, fname, title) in REAL_LR.items():
-        def make(src=src, fname=fname, name=name, title=title) -> dict[str, Any]:
+        def make(src=src, fname=fname, name=name) -> dict[str, Any]:
             vol = load_volume(source_path(src, fname), canonical=True)
-            rec = _record("real_lr", name, f"{src}/{fname}", "real", "robust", derived_from=f"{src}/{fname}", title=title,
+            rec = _record("real_lr", name, f"{src}/{fname}", "real", "robust", derived_from=f"{src}/{fname}",
                           note="real low-resolution scan, no HR ground truth")
             return {"data": normalise(vol.data, "robust"), "affine": vol.affine, "header": vol.header, "record": rec}
 

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .evaluation import BETTER
+from .evaluation import BETTER, metric_label
 
 #: Smallest difference that counts, per metric (in the metric's units).
 MARGINS = {"psnr": 0.1, "ssim": 0.002, "lpips": 0.002, "psi": 0.002, "lpc_si": 0.002, "dice": 0.005,
@@ -100,7 +100,7 @@ def _join(notes: Sequence[str]) -> str:
 
 def _ev(r: pd.Series) -> str:
     ci = "" if math.isnan(r["lo"]) else f" [{r['lo']:+.3g}, {r['hi']:+.3g}]"
-    return f"{_fmt(r['scale'])} {r['metric']} {r['diff']:+.3g}{ci}"
+    return f"{_fmt(r['scale'])} {metric_label(r['metric'])} {r['diff']:+.3g}{ci}"
 
 
 def not_above_cubic(table: pd.DataFrame, method: str, cubic: str = "Cubic", metric: str = "psnr",
@@ -165,7 +165,7 @@ def claim_lead_grows(table: pd.DataFrame, a: str, b: str, metric: str, claim: st
     if drops and rise > m:
         ev += "; it drops beyond the margin from " + ", ".join(f"{x} to {y}" for x, y in drops)
     return {"claim": claim, "verdict": st, "caveat": _join(notes),
-            "evidence": f"lead of {a} over {b} in {metric} by scale: {ev}"}
+            "evidence": f"lead of {a} over {b} in {metric_label(metric)} by scale: {ev}"}
 
 
 def claim_small_spread(table: pd.DataFrame, methods: Sequence[str], metric: str, tolerance: float,
@@ -188,7 +188,7 @@ def claim_small_spread(table: pd.DataFrame, methods: Sequence[str], metric: str,
           "did not hold" if (spread > tolerance + m).any() else "inconclusive")
     ev = ", ".join(f"{_fmt(s)}: {v:.3g}" for s, v in spread.items())
     return {"claim": claim, "verdict": st, "caveat": _join(notes),
-            "evidence": f"spread of {metric} across {len(methods)} models by scale: {ev} (tolerance {tolerance:g})"}
+            "evidence": f"spread of {metric_label(metric)} across {len(methods)} models by scale: {ev} (tolerance {tolerance:g})"}
 
 
 def claim_ranking(table: pd.DataFrame, order: Sequence[str], metric: str, claim: str,
@@ -237,7 +237,7 @@ def claim_best(table: pd.DataFrame, a: str, others: Sequence[str], metric: str, 
     if skipped:
         notes.append("untestable and left out: " + "; ".join(sorted(set(skipped))))
     return {"claim": claim, "verdict": status(judgements), "caveat": _join(notes),
-            "evidence": f"{judgements.count('for')}/{len(judgements)} comparisons favour {a} in {metric} beyond the "
+            "evidence": f"{judgements.count('for')}/{len(judgements)} comparisons favour {a} in {metric_label(metric)} beyond the "
                         f"margin" + (f"; {'; '.join(ev[:4])}" if ev else "")}
 
 
@@ -265,4 +265,4 @@ def claim_threshold(table: pd.DataFrame, a: str, b: str, metric: str, threshold:
     js = [judge_threshold(float(r["diff"]), threshold, float(r["lo"]), float(r["hi"])) for _, r in c.iterrows()]
     ev = "; ".join(f"{_ev(r)} ({j})" for (_, r), j in zip(c.iterrows(), js)) or "no comparison left to make"
     return {"claim": claim, "verdict": status(js), "caveat": caveat,
-            "evidence": f"{a} - {b} {metric}, needed {threshold:+g}: {ev}"}
+            "evidence": f"{a} - {b} {metric_label(metric)}, needed {threshold:+g}: {ev}"}

@@ -27,6 +27,15 @@ from ..profiles import load_profile
 #: Direction of each metric: +1 higher is better, -1 lower is better.
 BETTER = {"psnr": 1, "ssim": 1, "lpips": -1, "psi": 1, "lpc_si": 1, "dice": 1, "profile_spread": -1}
 
+#: How a reader sees the metrics whose name is not an acronym.
+METRIC_LABELS = {"dice": "Dice", "profile_spread": "profile spread", "lr_consistency_psnr": "LR-consistency PSNR"}
+
+
+def metric_label(metric: str) -> str:
+    """How a metric is written for a reader: ``psnr`` -> ``PSNR``, ``lpc_si`` -> ``LPC-SI``,
+    ``profile_spread`` -> ``profile spread``."""
+    return METRIC_LABELS.get(metric, metric.upper().replace("_", "-"))
+
 
 @dataclass(frozen=True)
 class Method:
@@ -260,10 +269,14 @@ def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride:
 
 def paper_layout(table: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim", "lpips", "psi", "lpc_si"),
                  decimals: int = 4) -> pd.DataFrame:
-    """The paper's table layout: one row per method, a column per (scale, metric)."""
+    """The paper's table layout: one row per method, a column per (scale, metric); numeric scales
+    in ascending order, requests such as ``"1mm"`` in the order they appear."""
     metrics = [m for m in metrics if m in table.columns]
-    wide = table.pivot_table(index="method", columns="scale", values=metrics, sort=False)
-    wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    wide = table.pivot_table(index="method", columns="scale", values=metrics, sort=False).swaplevel(0, 1, axis=1)
+    scales = list(dict.fromkeys(table["scale"]))
+    if all(isinstance(s, (int, float, np.number)) for s in scales):
+        scales = sorted(scales)
+    wide = wide[[(s, m) for s in scales for m in metrics if (s, m) in wide.columns]]
     order = list(dict.fromkeys(table["method"]))
     return wide.reindex(order).round(decimals)
 
@@ -345,7 +358,7 @@ def real_lr_subjects(profile: str, crop_mm: float | None = 96.0) -> list[dict]:
             centre = [(s.start + s.stop) // 2 for s in box]
             data = data[crop_around(data, centre, np.round(crop_mm / vs).astype(int))]
         out.append({"name": rec["id"].split("/")[-1], "title": rec.get("title", rec["name"]), "lr": np.ascontiguousarray(data),
-                    "voxel_size": tuple(vs)})
+                    "voxel_size": tuple(float(v) for v in vs)})
     return out
 
 

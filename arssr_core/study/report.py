@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..io_utils import atomic_path
 from ..paths import results_dir
+from .evaluation import metric_label
 
 DPI = 100
 
@@ -23,11 +24,6 @@ def save_table(df: pd.DataFrame, profile: str, name: str) -> None:
 
 #: Decimals shown per metric (PSNR in dB to 0.01; the rest to 1e-4).
 DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2}
-
-
-def metric_label(metric: str) -> str:
-    """How a metric is written for a reader: ``psnr`` -> ``PSNR``, ``lpc_si`` -> ``LPC-SI``."""
-    return metric.upper().replace("_", "-")
 
 
 def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.Styler":
@@ -46,12 +42,13 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
             if m in BETTER and df[col].notna().any():
                 best = df[col].idxmax() if BETTER[m] > 0 else df[col].idxmin()
                 sty = sty.set_properties(subset=pd.IndexSlice[[best], [col]], **{"font-weight": "bold"})
-            sty = sty.format(precision=DECIMALS.get(m, 4), subset=[col], na_rep="")
-        sty = sty.format_index(lambda v: f"x{v:g}" if isinstance(v, (int, float)) else v, axis=1, level=0)
+            sty = sty.format(precision=DECIMALS.get(m, 4), subset=[col], na_rep="—")  # a request the method cannot make
+        sty = sty.format_index(_request_label, axis=1, level=0)
         sty = sty.format_index(lambda v: f"{metric_label(v)} {'↑' if BETTER[v] > 0 else '↓'}" if v in BETTER else v,
                                axis=1, level=1)
     else:
         num = df.select_dtypes("number").columns
+        sty = sty.format(na_rep="", subset=[c for c in df.columns if c not in num])  # a field a row does not have
         for c in num:
             sty = sty.format(precision=DECIMALS.get(c, 4), subset=[c], na_rep="")
         if "scale" in num:  # a scale column reads as the tables' headers: x2, x2.5
@@ -63,6 +60,13 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
     if caption:
         sty = sty.set_caption(caption)
     return sty
+
+
+def _request_label(v: object) -> object:
+    """A scale or request as a column header: ``2.0`` -> ``x2``, ``"1mm"`` -> ``"1 mm"``."""
+    if isinstance(v, (int, float)):
+        return f"x{v:g}"
+    return v.replace("mm", " mm") if isinstance(v, str) and v.endswith("mm") and " " not in v else v
 
 
 #: Metric groups of a paper-layout table shown as separate tables, so that each fits the page.
@@ -86,7 +90,7 @@ def paper_tables(scores: pd.DataFrame, caption: str, groups: Mapping[str, Sequen
     for name, metrics in (groups or METRIC_GROUPS).items():
         ms = [m for m in metrics if m in scores.columns and scores[m].notna().any()]
         if ms:
-            parts.append(table(paper_layout(scores, ms), f"{caption}: {name} ({', '.join(m.upper().replace('_', '-') for m in ms)})"))
+            parts.append(table(paper_layout(scores, ms), f"{caption}: {name} ({', '.join(metric_label(m) for m in ms)})"))
     return _html(*parts)
 
 
@@ -101,12 +105,12 @@ def metric_tables(scores: pd.DataFrame, metrics: Sequence[str], caption: str, ro
         wide = scores.pivot_table(index=rows, columns=columns, values=m, sort=False)
         wide = wide[[c for c in dict.fromkeys(scores[columns]) if c in wide.columns]]
         wide = wide.rename_axis(index="request" if rows == "scale" else rows, columns=None)
-        sty = wide.style.format(precision=DECIMALS.get(m, 4), na_rep="")
+        sty = wide.style.format(precision=DECIMALS.get(m, 4), na_rep="—")
         if m in BETTER:
             sty = sty.highlight_max(axis=1, props="font-weight: bold") if BETTER[m] > 0 else \
                 sty.highlight_min(axis=1, props="font-weight: bold")
         arrow = {1: " ↑ (higher is better)", -1: " ↓ (lower is better)"}.get(BETTER.get(m, 0), "")
-        parts.append(sty.set_caption(f"{caption}: {m.upper().replace('_', '-')}{arrow}"))
+        parts.append(sty.set_caption(f"{caption}: {metric_label(m)}{arrow}"))
     return _html(*parts)
 
 
@@ -183,7 +187,7 @@ def plot_metric_vs_scale(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr"
             ax.plot(g[scale_col], g[m], marker="o", ms=4, label=method)
         arrow = {1: " (higher is better)", -1: " (lower is better)"}.get(BETTER.get(m, 0), "")
         ax.set_xlabel("scale", fontsize=10)
-        ax.set_title(m.upper().replace("_", "-") + arrow, fontsize=10)
+        ax.set_title(metric_label(m) + arrow, fontsize=10)
         ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
     handles, labels = flat[0].get_legend_handles_labels()
@@ -356,7 +360,7 @@ def plot_thick_slices(table: pd.DataFrame, kinds: Mapping[str, str], metric: str
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=9)
     arrow = {1: " (higher is better)", -1: " (lower is better)"}.get(BETTER.get(metric, 0), "")
-    axes[0][0].set_ylabel(metric.upper().replace("_", "-") + arrow, fontsize=9)
+    axes[0][0].set_ylabel(metric_label(metric) + arrow, fontsize=9)
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
