@@ -146,7 +146,7 @@ def test_paper_tables_split_by_metric_group_and_metric_tables_bold_the_best_per_
                            for s in (2, 3) for m, p, l in (("Cubic", 28.0, 0.2), ("ArSSR", 29.0, 0.1))])
     html = report.paper_tables(scores, "Table 1").data
     assert html.count("<table") == 2 and "Table 1: fidelity (PSNR, SSIM)" in html and "PSI" not in html
-    assert "x2" in html and "PSNR ↑" in html and "LPIPS ↓" in html
+    assert "x2" in html and ">PSNR</span> ↑" in html and ">LPIPS</span> ↓" in html
     html = report.metric_tables(scores, ["psnr", "lpips"], "By scale").data
     assert html.count("<table") == 2 and "By scale: LPIPS ↓ (lower is better)" in html
     assert html.count("font-weight: bold") >= 2  # one best per row and metric (CSS rules per cell)
@@ -176,7 +176,7 @@ def test_requests_keep_their_order_and_a_request_a_method_cannot_make_shows_a_da
     assert wide.loc["ResCNN", ("1mm", "psi")] != wide.loc["ResCNN", ("1mm", "psi")]  # NaN in the frame
     text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", "", report.paper_tables(scores, "T3").data,
                                                      flags=re.S)).split())
-    assert "1 mm" in text and "PSI ↑ LPC-SI ↑" in text and "NaN" not in text and "nan" not in text
+    assert "1 mm" in text and "PSI ↑ LPC-SI ↑" in text and "nowrap\">LPC-SI<" in report.paper_tables(scores, "T3").data and "NaN" not in text and "nan" not in text
     assert "ResCNN 0.1000 0.7000 1.1000 0.7000 — —" in text
     flat = report.table(pd.DataFrame({"id": ["a", "b"], "masks": ["lesion", float("nan")]})).to_html()
     assert ">nan<" not in flat and ">lesion<" in flat
@@ -210,3 +210,19 @@ def test_a_page_is_stale_by_its_key_or_by_an_input_this_machine_has_changed(tmp_
     data.unlink()
     assert not is_stale(name, record)  # absent here (a fresh clone): cannot be checked, the key decides
     assert is_stale(name, {**record, "key": "0" * 64})
+
+
+def test_a_lesion_zoom_holds_the_whole_outline():
+    import numpy as np
+
+    from arssr_core.study import report
+
+    vol = np.zeros((96, 96, 40), np.float32)
+    mask = np.zeros(vol.shape, bool)
+    mask[30:70, 35:60, 15:25] = True  # 40 voxels across: more than the default 32-voxel box
+    fig = report.plot_orthogonal({"GT": vol}, centre=(50, 47, 20), zoom_box=(50, 47, 20), zoom_size=None, outline=mask)
+    box = [p for p in fig.axes[2].patches][0]
+    assert box.get_width() >= 40 + 2 * 8 - 1  # the outline with a margin
+    assert fig.axes[3].images[0].get_array().shape[1] >= 40
+    fig32 = report.plot_orthogonal({"GT": vol}, centre=(50, 47, 20), zoom_box=(50, 47, 20), outline=mask)
+    assert fig32.axes[2].patches[0].get_width() == 32  # an explicit size is kept

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..io_utils import atomic_path
 from ..paths import results_dir
-from .evaluation import metric_label
+from .evaluation import BETTER, metric_label
 
 DPI = 100
 
@@ -31,7 +31,6 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
     :data:`DECIMALS` (else 4) places; in a paper-layout table (columns (scale, metric), see
     :func:`arssr_core.study.evaluation.paper_layout`) scales read "x2", each metric carries an arrow
     (higher or lower is better) and the best method per column is bold."""
-    from .evaluation import BETTER
 
     if not df.index.is_unique:  # e.g. a concatenation of tables: its row labels mean nothing
         df = df.reset_index(drop=True)
@@ -44,8 +43,7 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
                 sty = sty.set_properties(subset=pd.IndexSlice[[best], [col]], **{"font-weight": "bold"})
             sty = sty.format(precision=DECIMALS.get(m, 4), subset=[col], na_rep="—")  # a request the method cannot make
         sty = sty.format_index(_request_label, axis=1, level=0)
-        sty = sty.format_index(lambda v: f"{metric_label(v)} {'↑' if BETTER[v] > 0 else '↓'}" if v in BETTER else v,
-                               axis=1, level=1)
+        sty = sty.format_index(_metric_header, axis=1, level=1)
     else:
         num = df.select_dtypes("number").columns
         sty = sty.format(na_rep="", subset=[c for c in df.columns if c not in num])  # a field a row does not have
@@ -67,6 +65,14 @@ def _request_label(v: object) -> object:
     if isinstance(v, (int, float)):
         return f"x{v:g}"
     return v.replace("mm", " mm") if isinstance(v, str) and v.endswith("mm") and " " not in v else v
+
+
+def _metric_header(v: object) -> object:
+    """A metric as a column header with its arrow (higher or lower is better); a narrow column
+    may break the line before the arrow, never inside the name (``LPC-SI``)."""
+    if v not in BETTER:
+        return v
+    return f'<span style="white-space: nowrap">{metric_label(v)}</span> {"↑" if BETTER[v] > 0 else "↓"}'
 
 
 #: Metric groups of a paper-layout table shown as separate tables, so that each fits the page.
@@ -98,7 +104,6 @@ def metric_tables(scores: pd.DataFrame, metrics: Sequence[str], caption: str, ro
                   columns: str = "method"):
     """One table per metric with ``rows`` down and ``columns`` across (e.g. requests by
     methods, for many requests), the best value of each row in bold. Returns displayable HTML."""
-    from .evaluation import BETTER
 
     parts = []
     for m in metrics:
@@ -174,7 +179,6 @@ def plot_training_curves(runs: Mapping[str, Path | str], smooth: int = 25) -> pl
 def plot_metric_vs_scale(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "ssim", "lpips", "psi", "lpc_si"),
                          method_col: str = "method", scale_col: str = "scale") -> plt.Figure:
     """One panel per metric: value against scale, one line per method."""
-    from .evaluation import BETTER
 
     metrics = tuple(m for m in metrics if m in table.columns)
     cols = min(3, len(metrics))
@@ -247,13 +251,15 @@ def plot_sr_grid(gt, srs: Mapping, methods: list[str], scales: list[float], axis
 
 
 def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int, int] | None = None,
-                    zoom_box: tuple[int, int, int] | None = None, zoom_size: int = 32,
+                    zoom_box: tuple[int, int, int] | None = None, zoom_size: int | None = 32,
                     outline: "np.ndarray | None" = None, outline_label: str = "lesion") -> plt.Figure:
     """Rows: the three orthogonal views through ``centre``; columns: the volumes (same grid).
 
     ``zoom_box``: a point whose ``zoom_size`` neighbourhood is shown enlarged in an extra
-    row (axial view), with its box drawn on the axial slice. ``outline``: a boolean volume
-    (same grid) drawn as a red contour on every view, e.g. the lesion mask.
+    row (axial view), with its box drawn on the axial slice; ``zoom_size=None`` sizes the box to
+    hold the outline's extent in that slice with a margin (at least 32 voxels), so that a large
+    lesion is seen whole with its surroundings. ``outline``: a boolean volume (same grid) drawn
+    as a red contour on every view, e.g. the lesion mask.
     """
     import numpy as np
     from matplotlib.patches import Rectangle
@@ -262,6 +268,12 @@ def plot_orthogonal(volumes: Mapping[str, "np.ndarray"], centre: tuple[int, int,
     ref = volumes[names[-1]]
     centre = tuple(n // 2 for n in ref.shape) if centre is None else centre
     rows = 3 + (zoom_box is not None)
+    if zoom_box is not None and zoom_size is None:
+        zoom_size = 32
+        if outline is not None and np.any(outline[:, :, centre[2]]):
+            inside = np.argwhere(outline[:, :, centre[2]])
+            reach = np.abs(inside - np.asarray(zoom_box[:2])).max()  # voxels from the box's centre
+            zoom_size = max(32, 2 * int(reach) + 16)
     fig, axes = plt.subplots(rows, len(names), figsize=(2.3 * len(names), 2.3 * rows), squeeze=False)
     def contour(ax, m2d) -> None:
         if m2d is not None and np.any(m2d):
@@ -344,7 +356,6 @@ def plot_thick_slices(table: pd.DataFrame, kinds: Mapping[str, str], metric: str
     (:func:`arssr_core.study.thick_slices.describe`); requests of other kinds are left out."""
     import re
 
-    from .evaluation import BETTER
 
     t = table.assign(kind=table["scale"].map(kinds))
     t = t[t["kind"].fillna("").str.startswith("axis")]
