@@ -226,3 +226,18 @@ def test_a_lesion_zoom_holds_the_whole_outline():
     assert fig.axes[3].images[0].get_array().shape[1] >= 40
     fig32 = report.plot_orthogonal({"GT": vol}, centre=(50, 47, 20), zoom_box=(50, 47, 20), outline=mask)
     assert fig32.axes[2].patches[0].get_width() == 32  # an explicit size is kept
+
+
+def test_a_forest_plot_turns_lpips_round_and_marks_what_the_margin_swallows():
+    from arssr_core.study import report
+
+    iv = pd.DataFrame([{"a": "ArSSR", "b": "Cubic", "scale": 2.0, "metric": "psnr", "diff": 1.0, "lo": 0.8, "hi": 1.2},
+                       {"a": "ArSSR", "b": "Cubic", "scale": 4.0, "metric": "psnr", "diff": 0.05, "lo": -0.1, "hi": 0.2},
+                       {"a": "ArSSR", "b": "Cubic", "scale": 2.0, "metric": "lpips", "diff": -0.05, "lo": -0.06, "hi": -0.04},
+                       {"a": "ArSSR", "b": "Cubic", "scale": 4.0, "metric": "lpips", "diff": -0.05, "lo": -0.06, "hi": -0.04}])
+    fig = report.plot_intervals(iv)
+    psnr, lpips = fig.axes
+    assert [t.get_text() for t in psnr.get_yticklabels()] == ["ArSSR vs Cubic, x2", "ArSSR vs Cubic, x4"]
+    assert (lpips.collections[-1].get_offsets()[:, 0] > 0).all()  # lower LPIPS drawn right of zero: better
+    faces = psnr.collections[-1].get_facecolors()
+    assert faces[0][:3].tolist() != [1.0, 1.0, 1.0] and faces[1][:3].tolist() == [1.0, 1.0, 1.0]  # x4 inside the margin

@@ -241,12 +241,19 @@ CAPTIONS = {
     "02_training_curves": "Training loss and validation PSNR of the per-scale baselines.",
     "03_metrics_vs_scale": "Each metric against the scale, every method (paper Fig 5 analogue); each panel "
                            "says whether higher or lower is better. The per-scale networks exist at x2, x3, x4 only.",
+    "03_intervals": "How much of each difference is noise: every paired difference (first method minus second) with "
+                    "its bootstrap 95% interval, one panel per metric, signed so that right of zero means the first "
+                    "method is better (LPIPS turned round). The grey band is the margin below which a difference does "
+                    "not count; an open marker is a difference whose interval reaches into the band or across zero.",
     "03_orthogonal": "Orthogonal slices of every method's x4 result (paper Fig 6 analogue).",
     "03_profile": "Intensity along a line through the test volume: ground truth and every method.",
     "04_lesion": "Every method at x4 around a lesion (paper Fig 7 analogue), one figure per lesion volume in the "
                  "order of the tables above (first the real tumour, then the synthetic lesions): the three views "
                  "through a voxel inside the largest lesion, the lesion outlined in red; the last row enlarges the "
                  "yellow box.",
+    "04_intervals": "ArSSR against every other method on each lesion volume (rows: first the real tumour, then the "
+                    "synthetic lesions): paired differences with their bootstrap 95% intervals, signed so that right "
+                    "of zero means ArSSR is better; grey band: the margin; open marker: not beyond it.",
     "05_profile": "Intensity along a line through a real LR scan and its super-resolved versions (Fig 8).",
     "05_consistency": "One line through a real scan at x2, x3 and x4: ArSSR and the per-scale ResCNN.",
     "05_views": "Orthogonal slices of a real LR scan super-resolved by every method.",

@@ -445,3 +445,45 @@ def plot_learning_curves(curves: pd.DataFrame, tags: Mapping[str, str] | None = 
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_intervals(intervals: pd.DataFrame, group: str | None = None, labels: Mapping[str, str] | None = None,
+                   metrics: Sequence[str] | None = None) -> plt.Figure:
+    """Forest plot of paired differences ``a - b`` with their 95% intervals (rows of
+    :func:`arssr_core.study.evaluation.paired_intervals`: ``a``, ``b``, ``scale``, ``metric``,
+    ``diff``, ``lo``, ``hi``): one panel per metric (columns) and per value of ``group`` (rows,
+    e.g. the subject, written as ``labels`` says), one line per comparison and scale. Each
+    difference is signed so that right of zero means ``a`` is better (LPIPS turned round); the
+    grey band is the margin below which a difference does not count (:data:`claims.MARGINS`)."""
+    import numpy as np
+
+    from .claims import MARGINS
+
+    metrics = [m for m in (metrics or dict.fromkeys(intervals["metric"])) if m in set(intervals["metric"])]
+    groups = list(dict.fromkeys(intervals[group])) if group else [None]
+    rows_of = {g: intervals if g is None else intervals[intervals[group] == g] for g in groups}
+    n_lines = max(len(r[r["metric"] == m]) for r in rows_of.values() for m in metrics)
+    fig, axes = plt.subplots(len(groups), len(metrics), squeeze=False,
+                             figsize=(3.3 * len(metrics) + 1.6, len(groups) * (0.22 * n_lines + 0.9)))
+    for i, g in enumerate(groups):
+        for j, m in enumerate(metrics):
+            ax = axes[i][j]
+            r = rows_of[g][rows_of[g]["metric"] == m].reset_index(drop=True)
+            sign = BETTER.get(m, 1)
+            d, lo, hi = sign * r["diff"], np.minimum(sign * r["lo"], sign * r["hi"]), np.maximum(sign * r["lo"], sign * r["hi"])
+            y = np.arange(len(r))[::-1]
+            counts = (lo > MARGINS.get(m, 0.0)) | (hi < -MARGINS.get(m, 0.0))
+            ax.axvspan(-MARGINS.get(m, 0.0), MARGINS.get(m, 0.0), color="0.85", lw=0)
+            ax.axvline(0, color="0.4", lw=0.8)
+            ax.errorbar(d, y, xerr=[d - lo, hi - d], fmt="none", ecolor="0.3", elinewidth=1, capsize=2)
+            ax.scatter(d, y, s=14, zorder=3, c=np.where(counts, "tab:blue", "white"), edgecolors="tab:blue")
+            ax.set_yticks(y)
+            ax.set_yticklabels([f"{a} vs {b}, {_request_label(s)}" for a, b, s in zip(r["a"], r["b"], r["scale"])]
+                               if j == 0 else [], fontsize=8)
+            ax.set_ylim(-0.7, n_lines - 0.3)
+            ax.tick_params(axis="x", labelsize=8)
+            ax.grid(axis="x", alpha=0.3)
+            title = f"{metric_label(m)}{' (dB)' if m == 'psnr' else ''}, first better →"
+            ax.set_title(title if g is None or j else f"{(labels or {}).get(g, g)}\n{title}", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
