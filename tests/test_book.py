@@ -137,6 +137,8 @@ def test_run_tables_keep_each_runs_numbers_and_move_shared_settings_to_the_capti
     s = report.runs_table(runs, "Runs")
     assert list(s.data.columns) == ["encoder", "parameters", "steps_run", "best_step", "trained_on"]
     assert "lr 0.0002" in s.caption and "data mni152, cat12_template" in s.caption and "checkpoint" not in s.caption
+    html = s.to_html()
+    assert ">steps run<" in html and ">trained on<" in html and ">steps_run<" not in html  # headers as a reader reads them
 
 
 def test_paper_tables_split_by_metric_group_and_metric_tables_bold_the_best_per_row():

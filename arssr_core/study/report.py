@@ -23,7 +23,7 @@ def save_table(df: pd.DataFrame, profile: str, name: str) -> None:
 
 
 #: Decimals shown per metric (PSNR in dB to 0.01; the rest to 1e-4).
-DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2}
+DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2, "start_val_psnr": 2, "best_val_psnr": 2, "minutes": 1}
 
 
 def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.Styler":
@@ -138,6 +138,9 @@ def settings(values: Mapping[str, object], caption: str | None = None) -> "pd.io
 RUN_COLUMNS = ("encoder", "model", "scale", "parameters", "steps_run", "best_step", "minutes", "start_val_psnr",
                "best_val_psnr", "trained_on")
 RUN_SHARED = ("batch_size", "lr", "init", "precision", "data")
+#: Column headers of :func:`runs_table` as a reader reads them.
+RUN_LABELS = {"steps_run": "steps run", "best_step": "best step", "minutes": "minutes trained",
+              "start_val_psnr": "val PSNR at step 0 (dB)", "best_val_psnr": "best val PSNR (dB)", "trained_on": "trained on"}
 
 
 def runs_table(runs: pd.DataFrame, caption: str) -> "pd.io.formats.style.Styler":
@@ -146,7 +149,8 @@ def runs_table(runs: pd.DataFrame, caption: str) -> "pd.io.formats.style.Styler"
     shared = [f"{c.replace('_', ' ')} {runs[c].iloc[0]}" for c in RUN_SHARED
               if c in runs and runs[c].astype(str).nunique() == 1]
     cols = [c for c in RUN_COLUMNS if c in runs and not (c == "model" and "encoder" in runs)]
-    return table(runs[cols], caption + (f" (every run: {'; '.join(shared)})" if shared else ""))
+    sty = table(runs[cols], caption + (f" (every run: {'; '.join(shared)})" if shared else ""))
+    return sty.format_index(lambda v: RUN_LABELS.get(v, v), axis=1)
 
 
 def save_figure(fig: plt.Figure, profile: str, name: str, dpi: int = DPI) -> None:
