@@ -243,3 +243,17 @@ def test_a_forest_plot_turns_lpips_round_and_marks_what_the_margin_swallows():
     assert (lpips.collections[-1].get_offsets()[:, 0] > 0).all()  # lower LPIPS drawn right of zero: better
     faces = psnr.collections[-1].get_facecolors()
     assert faces[0][:3].tolist() != [1.0, 1.0, 1.0] and faces[1][:3].tolist() == [1.0, 1.0, 1.0]  # x4 inside the margin
+
+
+def test_a_caveat_shared_by_verdict_rows_is_written_once_in_the_caption():
+    from arssr_core.study import report
+
+    budget = "Matched budgets far below the paper's."
+    v = pd.DataFrame({"claim": ["a", "b", "c"], "verdict": ["held", "inconclusive", "did not hold"],
+                      "evidence": ["x", "y", "z"], "caveat": [budget, budget + " ResCNN did not beat cubic.", budget]})
+    s = report.table(v, "Verdicts")
+    html = s.to_html()
+    assert s.caption.count(budget) == 1 and html.count(budget) == 1
+    assert html.count(">†<") == 2 and "† ResCNN did not beat cubic." in html  # a row's own caveat is kept
+    one = report.table(v.iloc[:1], "One verdict").to_html()
+    assert one.count(budget) == 1 and "†" not in one  # nothing to share

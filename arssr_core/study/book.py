@@ -300,7 +300,7 @@ def results_page(profile: str) -> str:
             continue
         lines += [f"\n## {prefix} · {title}\n", what + "\n"]
         for csv in mine:
-            df = pd.read_csv(csv)
+            df = pd.read_csv(csv, dtype={"notebook": str})  # "03", not 3
             lines += ["```{raw} html\n<div style=\"overflow-x: auto\">" + table(df, f"Table {csv.stem}").to_html()
                       + "</div>\n```\n"]
         for fig in pics:

@@ -30,10 +30,14 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
     """A table shown whole (no "..." columns or rows) for a notebook or the book: numbers to
     :data:`DECIMALS` (else 4) places; in a paper-layout table (columns (scale, metric), see
     :func:`arssr_core.study.evaluation.paper_layout`) scales read "x2", each metric carries an arrow
-    (higher or lower is better) and the best method per column is bold."""
+    (higher or lower is better) and the best method per column is bold. A verdict table's caveat
+    shared by several rows is written once, in the caption, and marked † in those rows."""
 
     if not df.index.is_unique:  # e.g. a concatenation of tables: its row labels mean nothing
         df = df.reset_index(drop=True)
+    df, shared = _shared_caveat(df)
+    if shared:
+        caption = f"{caption or 'Verdicts'} († the caveat of every row so marked: {shared})"
     sty = df.style
     if isinstance(df.columns, pd.MultiIndex) and df.columns.nlevels == 2:
         for col in df.columns:
@@ -58,6 +62,21 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
     if caption:
         sty = sty.set_caption(caption)
     return sty
+
+
+def _shared_caveat(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """``df`` with the caveat most rows begin with replaced by "†" (any row-specific rest kept),
+    and that caveat; ``(df, None)`` where no caveat is shared by two rows or more."""
+    if "caveat" not in df.columns or len(df) < 2:
+        return df, None
+    text = df["caveat"].fillna("").astype(str)
+    common = text[text != ""].value_counts()
+    starts = {c: int(text.str.startswith(c).sum()) for c in common.index}
+    shared = max(starts, key=lambda c: (starts[c], len(c)), default=None)
+    if shared is None or starts[shared] < 2:
+        return df, None
+    marked = [("†" + t[len(shared):]) if t.startswith(shared) else t for t in text]
+    return df.assign(caveat=marked), shared
 
 
 def _request_label(v: object) -> object:
