@@ -257,3 +257,19 @@ def test_a_caveat_shared_by_verdict_rows_is_written_once_in_the_caption():
     assert html.count(">†<") == 2 and "† ResCNN did not beat cubic." in html  # a row's own caveat is kept
     one = report.table(v.iloc[:1], "One verdict").to_html()
     assert one.count(budget) == 1 and "†" not in one  # nothing to share
+
+
+def test_the_front_page_summary_counts_the_verdicts_and_states_their_shared_caveat(tmp_path, monkeypatch):
+    from arssr_core.study.book import verdict_summary
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    (tmp_path / "cpu" / "tables").mkdir(parents=True)
+    budget = "Matched budgets far below the paper's."
+    pd.DataFrame({"notebook": ["03", "04", "06"], "claim": ["A beats B", "C beats D", "E beats F"],
+                  "verdict": ["held", "did not hold", "did not hold"], "evidence": ["x", "y", "z"],
+                  "caveat": [budget, budget, budget + " ResCNN did not beat cubic."]}) \
+        .to_csv(tmp_path / "cpu" / "tables" / "08_claims_vs_measured.csv", index=False)
+    page = verdict_summary("cpu", {"03": "03_main_test"})
+    assert "**1 held**, **2 did not hold**, **0 inconclusive**, **0 untestable**" in page
+    assert f"What every verdict rests on: {budget}" in page and page.count(budget) == 1
+    assert "<notebooks/03_main_test>" in page and "- C beats D" in page
