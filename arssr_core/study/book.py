@@ -322,7 +322,9 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
     if not (res / "reproduction.json").exists():
         return "\n".join(lines + ["No report yet: `make reproduce` (or `arssr check`) writes one after a run.\n"])
     summary = json.loads((res / "reproduction.json").read_text())
-    tol = ", ".join(f"{k} {v:g}" for k, v in TOLERANCES.items() if v)
+    from .evaluation import BETTER, metric_label
+
+    tol = ", ".join(f"{metric_label(k) if k in BETTER else k.replace('_', ' ')} {v:g}" for k, v in TOLERANCES.items() if v)
     lines += [
         "After every run, `arssr reproduce` compares each number and verdict of every table it wrote "
         "with the same table as published in the repository (the committed `results/` at the git "
