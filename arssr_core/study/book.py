@@ -301,7 +301,7 @@ def results_page(profile: str) -> str:
         lines += [f"\n## {prefix} · {title}\n", what + "\n"]
         for csv in mine:
             df = pd.read_csv(csv, dtype={"notebook": str})  # "03", not 3
-            lines += ["```{raw} html\n<div style=\"overflow-x: auto\">" + table(df, f"Table {csv.stem}").to_html()
+            lines += ["```{raw} html\n<div class=\"result-table\">" + table(df, f"Table {csv.stem}").to_html()
                       + "</div>\n```\n"]
         for fig in pics:
             n += 1
@@ -346,7 +346,7 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
                          "compared": v["cells"], "disagree": v["disagree"]}
                         for k, v in summary.get("per_table", {}).items()])
     if len(per):
-        lines += ["```{raw} html\n<div style=\"overflow-x: auto\">" + table(per, "Cells compared per table")
+        lines += ["```{raw} html\n<div class=\"result-table\">" + table(per, "Cells compared per table")
                   .to_html() + "</div>\n```\n"]
     if summary.get("unpublished"):
         lines.append("Tables with no published version: " + ", ".join(f"`{u}`" for u in summary["unpublished"]) + ".\n")
@@ -355,7 +355,7 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
         bad = pd.read_csv(csv, dtype=str).fillna("")
         if len(bad):
             lines += [f"## Disagreements ({len(bad)}{f', the first {shown} shown' if len(bad) > shown else ''})\n",
-                      "```{raw} html\n<div style=\"overflow-x: auto\">" +
+                      "```{raw} html\n<div class=\"result-table\">" +
                       table(bad.head(shown), "Each disagreement: published and reproduced value").to_html() +
                       "</div>\n```\n"]
     return "\n".join(lines)
