@@ -82,7 +82,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="auto (default) = bf16 where the hardware computes it natively (CUDA; a CPU with "
                         "AVX512-BF16 or AMX), else fp32 (fp16 on CUDA without bf16). Measured on the 2-core "
-                        "study CPU with AMX, Colin27 x2: fp32 65 s, bf16 25 s, -0.003 dB PSNR. On a CPU "
+                        "study CPU with AMX, Colin27 x2: fp32 65 s, bf16 25 s; bf16's output differs from fp32's by 0.006 RMS "
+                        "on the brain (0.2-0.4 dB PSNR on a 96^3 brain cube), so use fp32 for numbers to compare "
+                        "across machines (the study's tables are fp32). On a CPU "
                         "without native bf16, bf16 is emulated and about 50x slower than fp32, so auto "
                         "takes fp32 there. fp16 is CUDA only")
     r.add_argument("--max-voxels", type=int, default=DEFAULT_MAX_VOXELS, metavar="N",
