@@ -378,10 +378,12 @@ def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) ->
              ". *Held* and *did not hold* need a difference beyond the margin with a 95% interval clear of "
              "zero; *inconclusive* is anything in between; *untestable* means the setup, not the method, "
              "decides it.\n"]
-    caveats = df["caveat"].dropna() if "caveat" in df.columns else pd.Series(dtype=str)
-    if len(caveats):
-        common = caveats.value_counts().index[0]
-        lines.append(f"```{{note}}\nWhat {'every' if caveats.str.startswith(common).all() else 'almost every'} verdict rests on: "
+    from .report import _shared_caveat  # the caveat the verdict tables write once
+
+    marked, common = _shared_caveat(df)
+    if common:
+        every = marked["caveat"].fillna("").astype(str).str.startswith("†").all()
+        lines.append(f"```{{note}}\nWhat {'every' if every else 'almost every'} verdict rests on: "
                      f"{common} A *did not hold* says what this budget and this test subject show, not that the "
                      "claim is false at the paper's budget and data.\n```\n")
     if stale:
