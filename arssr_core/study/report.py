@@ -486,8 +486,8 @@ def plot_intervals(intervals: pd.DataFrame, group: str | None = None, labels: Ma
     groups = list(dict.fromkeys(intervals[group])) if group else [None]
     rows_of = {g: intervals if g is None else intervals[intervals[group] == g] for g in groups}
     n_lines = max(len(r[r["metric"] == m]) for r in rows_of.values() for m in metrics)
-    fig, axes = plt.subplots(len(groups), len(metrics), squeeze=False,
-                             figsize=(3.3 * len(metrics) + 1.6, len(groups) * (0.22 * n_lines + 0.9)))
+    fig, axes = plt.subplots(len(groups), len(metrics), squeeze=False,  # narrow: legible at book width
+                             figsize=(2.3 * len(metrics) + 2.2, len(groups) * (0.24 * n_lines + 0.9)))
     for i, g in enumerate(groups):
         for j, m in enumerate(metrics):
             ax = axes[i][j]
@@ -502,11 +502,11 @@ def plot_intervals(intervals: pd.DataFrame, group: str | None = None, labels: Ma
             ax.scatter(d, y, s=14, zorder=3, c=np.where(counts, "tab:blue", "white"), edgecolors="tab:blue")
             ax.set_yticks(y)
             ax.set_yticklabels([f"{a} vs {b}, {_request_label(s)}" for a, b, s in zip(r["a"], r["b"], r["scale"])]
-                               if j == 0 else [], fontsize=8)
+                               if j == 0 else [], fontsize=9)
             ax.set_ylim(-0.7, n_lines - 0.3)
-            ax.tick_params(axis="x", labelsize=8)
+            ax.tick_params(axis="x", labelsize=9)
             ax.grid(axis="x", alpha=0.3)
             title = f"{metric_label(m)}{' (dB)' if m == 'psnr' else ''}, first better →"
-            ax.set_title(title if g is None or j else f"{(labels or {}).get(g, g)}\n{title}", fontsize=9, loc="left")
+            ax.set_title(title if g is None or j else f"{(labels or {}).get(g, g)}\n{title}", fontsize=10, loc="left")
     fig.tight_layout()
     return fig
