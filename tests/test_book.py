@@ -6,6 +6,7 @@ import json
 
 import nbformat
 import pandas as pd
+import pytest
 
 from arssr_core.paths import REPO_ROOT
 from arssr_core.study.book import caption, prepare_notebook
@@ -244,6 +245,24 @@ def test_a_forest_plot_turns_lpips_round_and_marks_what_the_margin_swallows():
     faces = psnr.collections[-1].get_facecolors()
     assert faces[0][:3].tolist() != [1.0, 1.0, 1.0] and faces[1][:3].tolist() == [1.0, 1.0, 1.0]  # x4 inside the margin
 
+
+def test_a_forest_plot_draws_only_the_named_pairs_in_their_order():
+    from arssr_core.study import report
+
+    iv = pd.DataFrame([{"a": a, "b": b, "scale": 2.0, "metric": "psnr", "diff": 0.5, "lo": 0.4, "hi": 0.6}
+                       for a, b in [("T", "Cubic"), ("T", "A"), ("T", "I"), ("A", "Cubic")]])
+    fig = report.plot_intervals(iv, pairs=[("T", "I"), ("T", "Cubic")])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["T vs I, x2", "T vs Cubic, x2"]
+    with pytest.raises(ValueError, match="none of the pairs"):
+        report.plot_intervals(iv, pairs=[("Cubic", "T")])
+
+
+def test_a_metric_says_which_way_is_better():
+    from arssr_core.study import report
+
+    assert report.metric_arrow("psnr") == " (higher is better)"
+    assert report.metric_arrow("lpips", symbol=True) == " ↓ (lower is better)"
+    assert report.metric_arrow("time_s") == ""
 
 def test_a_caveat_shared_by_verdict_rows_is_written_once_in_the_caption():
     from arssr_core.study import report

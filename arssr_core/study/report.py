@@ -86,6 +86,16 @@ def _request_label(v: object) -> object:
     return v.replace("mm", " mm") if isinstance(v, str) and v.endswith("mm") and " " not in v else v
 
 
+def metric_arrow(m: str, symbol: bool = False) -> str:
+    """The direction a metric improves in, as a suffix for titles and captions:
+    " (higher is better)" / " (lower is better)", with the arrow in front when ``symbol``;
+    "" for a quantity that has no better direction."""
+    if m not in BETTER:
+        return ""
+    arrow, word = ("↑", "higher") if BETTER[m] > 0 else ("↓", "lower")
+    return f" {arrow} ({word} is better)" if symbol else f" ({word} is better)"
+
+
 def _metric_header(v: object) -> object:
     """A metric as a column header with its arrow (higher or lower is better); a narrow column
     may break the line before the arrow, never inside the name (``LPC-SI``)."""
@@ -133,8 +143,7 @@ def metric_tables(scores: pd.DataFrame, metrics: Sequence[str], caption: str, ro
         if m in BETTER:
             sty = sty.highlight_max(axis=1, props="font-weight: bold") if BETTER[m] > 0 else \
                 sty.highlight_min(axis=1, props="font-weight: bold")
-        arrow = {1: " ↑ (higher is better)", -1: " ↓ (lower is better)"}.get(BETTER.get(m, 0), "")
-        parts.append(sty.set_caption(f"{caption}: {metric_label(m)}{arrow}"))
+        parts.append(sty.set_caption(f"{caption}: {metric_label(m)}{metric_arrow(m, symbol=True)}"))
     return _html(*parts)
 
 
@@ -212,9 +221,8 @@ def plot_metric_vs_scale(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr"
         for method, g in table.groupby(method_col, sort=False):
             g = g.sort_values(scale_col)
             ax.plot(g[scale_col], g[m], marker="o", ms=4, label=method)
-        arrow = {1: " (higher is better)", -1: " (lower is better)"}.get(BETTER.get(m, 0), "")
         ax.set_xlabel("scale", fontsize=10)
-        ax.set_title(metric_label(m) + arrow, fontsize=10)
+        ax.set_title(metric_label(m) + metric_arrow(m), fontsize=10)
         ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
     handles, labels = flat[0].get_legend_handles_labels()
@@ -393,8 +401,7 @@ def plot_thick_slices(table: pd.DataFrame, kinds: Mapping[str, str], metric: str
         ax.set_xlabel("slice thickness (mm), 1 mm in-plane", fontsize=9)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=9)
-    arrow = {1: " (higher is better)", -1: " (lower is better)"}.get(BETTER.get(metric, 0), "")
-    axes[0][0].set_ylabel(metric_label(metric) + arrow, fontsize=9)
+    axes[0][0].set_ylabel(metric_label(metric) + metric_arrow(metric), fontsize=9)
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -471,16 +478,25 @@ def plot_learning_curves(curves: pd.DataFrame, tags: Mapping[str, str] | None = 
 
 
 def plot_intervals(intervals: pd.DataFrame, group: str | None = None, labels: Mapping[str, str] | None = None,
-                   metrics: Sequence[str] | None = None) -> plt.Figure:
+                   metrics: Sequence[str] | None = None,
+                   pairs: Sequence[tuple[str, str]] | None = None) -> plt.Figure:
     """Forest plot of paired differences ``a - b`` with their 95% intervals (rows of
     :func:`arssr_core.study.evaluation.paired_intervals`: ``a``, ``b``, ``scale``, ``metric``,
     ``diff``, ``lo``, ``hi``): one panel per metric (columns) and per value of ``group`` (rows,
     e.g. the subject, written as ``labels`` says), one line per comparison and scale. Each
     difference is signed so that right of zero means ``a`` is better (LPIPS turned round); the
-    grey band is the margin below which a difference does not count (:data:`claims.MARGINS`)."""
+    grey band is the margin below which a difference does not count (:data:`claims.MARGINS`).
+    ``pairs``: the ``(a, b)`` comparisons to draw, in that order (default: all)."""
     import numpy as np
 
     from .claims import MARGINS
+
+    if pairs is not None:
+        order = {tuple(p): k for k, p in enumerate(pairs)}
+        key = pd.Series(list(zip(intervals["a"], intervals["b"])), index=intervals.index).map(order)
+        if key.isna().all():
+            raise ValueError(f"none of the pairs {list(pairs)} is among the intervals' comparisons")
+        intervals = intervals[key.notna()].assign(_pair=key).sort_values("_pair", kind="stable").drop(columns="_pair")
 
     metrics = [m for m in (metrics or dict.fromkeys(intervals["metric"])) if m in set(intervals["metric"])]
     groups = list(dict.fromkeys(intervals[group])) if group else [None]
