@@ -493,10 +493,11 @@ def plot_intervals(intervals: pd.DataFrame, group: str | None = None, labels: Ma
 
     if pairs is not None:
         order = {tuple(p): k for k, p in enumerate(pairs)}
-        key = pd.Series(list(zip(intervals["a"], intervals["b"])), index=intervals.index).map(order)
-        if key.isna().all():
+        rank = np.array([order.get(ab, -1) for ab in zip(intervals["a"], intervals["b"])])
+        if (rank < 0).all():
             raise ValueError(f"none of the pairs {list(pairs)} is among the intervals' comparisons")
-        intervals = intervals[key.notna()].assign(_pair=key).sort_values("_pair", kind="stable").drop(columns="_pair")
+        keep = np.flatnonzero(rank >= 0)
+        intervals = intervals.iloc[keep[np.argsort(rank[keep], kind="stable")]]
 
     metrics = [m for m in (metrics or dict.fromkeys(intervals["metric"])) if m in set(intervals["metric"])]
     groups = list(dict.fromkeys(intervals[group])) if group else [None]
