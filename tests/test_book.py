@@ -249,9 +249,12 @@ def test_a_forest_plot_turns_lpips_round_and_marks_what_the_margin_swallows():
 def test_a_forest_plot_draws_only_the_named_pairs_in_their_order():
     from arssr_core.study import report
 
-    iv = pd.DataFrame([{"a": a, "b": b, "scale": 2.0, "metric": "psnr", "diff": 0.5, "lo": 0.4, "hi": 0.6}
-                       for a, b in [("T", "Cubic"), ("T", "A"), ("T", "I"), ("A", "Cubic")]])
-    iv = pd.concat([iv.iloc[:2], iv.iloc[2:]])  # as concatenated in a notebook: index 0, 1, 0, 1
+    def rows(pairs):
+        return pd.DataFrame([{"a": a, "b": b, "scale": 2.0, "metric": "psnr", "diff": 0.5, "lo": 0.4, "hi": 0.6}
+                             for a, b in pairs])
+
+    iv = pd.concat([rows([("T", "Cubic"), ("T", "A")]), rows([("T", "I"), ("A", "Cubic")])])  # as 09 concatenates
+    assert iv.index.tolist() == [0, 1, 0, 1]
     fig = report.plot_intervals(iv, pairs=[("T", "I"), ("T", "Cubic")])
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["T vs I, x2", "T vs Cubic, x2"]
     with pytest.raises(ValueError, match="none of the pairs"):
@@ -264,6 +267,7 @@ def test_a_metric_says_which_way_is_better():
     assert report.metric_arrow("psnr") == " (higher is better)"
     assert report.metric_arrow("lpips", symbol=True) == " ↓ (lower is better)"
     assert report.metric_arrow("time_s") == ""
+
 
 def test_a_caveat_shared_by_verdict_rows_is_written_once_in_the_caption():
     from arssr_core.study import report
