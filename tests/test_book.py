@@ -269,6 +269,21 @@ def test_a_metric_says_which_way_is_better():
     assert report.metric_arrow("time_s") == ""
 
 
+def test_a_table_pivoted_by_scale_reads_like_the_paper_tables():
+    """03's scale-consistency table: scale columns headed x2, x2.5 (not 2.000000), at the asked decimals."""
+    import re
+
+    from arssr_core.study import report
+
+    long = pd.DataFrame({"method": ["Cubic", "ArSSR"] * 2, "scale": [2.0, 2.0, 2.5, 2.5],
+                         "lr_consistency_psnr": [30.123, 31.456, 28.1, 29.2]})
+    html = report.table(long.pivot(index="method", columns="scale", values="lr_consistency_psnr"), "c",
+                        decimals=2).to_html()
+    cells = re.findall(r">\s*([x0-9.]+)\s*<", html)
+    assert cells[:2] == ["x2", "x2.5"] and "31.46" in cells and "30.12" in cells
+    assert "2.000000" not in html and "30.1230" not in html
+
+
 def test_a_caveat_shared_by_verdict_rows_is_written_once_in_the_caption():
     from arssr_core.study import report
 

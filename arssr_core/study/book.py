@@ -378,9 +378,9 @@ def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) ->
              ". *Held* and *did not hold* need a difference beyond the margin with a 95% interval clear of "
              "zero; *inconclusive* is anything in between; *untestable* means the setup, not the method, "
              "decides it.\n"]
-    from .report import _shared_caveat  # the caveat the verdict tables write once
+    from .report import shared_caveat  # the caveat the verdict tables write once
 
-    marked, common = _shared_caveat(df)
+    marked, common = shared_caveat(df)
     if common:
         every = marked["caveat"].fillna("").astype(str).str.startswith("†").all()
         lines.append(f"```{{note}}\nWhat {'every' if every else 'almost every'} verdict rests on: "

@@ -26,16 +26,18 @@ def save_table(df: pd.DataFrame, profile: str, name: str) -> None:
 DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2, "start_val_psnr": 2, "best_val_psnr": 2, "minutes": 1}
 
 
-def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.Styler":
+def table(df: pd.DataFrame, caption: str | None = None,
+          decimals: int | None = None) -> "pd.io.formats.style.Styler":
     """A table shown whole (no "..." columns or rows) for a notebook or the book: numbers to
-    :data:`DECIMALS` (else 4) places; in a paper-layout table (columns (scale, metric), see
-    :func:`arssr_core.study.evaluation.paper_layout`) scales read "x2", each metric carries an arrow
-    (higher or lower is better) and the best method per column is bold. A verdict table's caveat
-    shared by several rows is written once, in the caption, and marked † in those rows."""
+    ``decimals`` places, else :data:`DECIMALS` by column (else 4); in a paper-layout table
+    (columns (scale, metric), see :func:`arssr_core.study.evaluation.paper_layout`) scales read
+    "x2", each metric carries an arrow (higher or lower is better) and the best method per column
+    is bold; so do the headers of a table pivoted by scale (columns named ``scale``). A verdict
+    table's caveat shared by several rows is written once, in the caption, and marked † in those rows."""
 
     if not df.index.is_unique:  # e.g. a concatenation of tables: its row labels mean nothing
         df = df.reset_index(drop=True)
-    df, shared = _shared_caveat(df)
+    df, shared = shared_caveat(df)
     if shared:
         caption = f"{caption or 'Verdicts'} († the caveat of every row so marked: {shared})"
     sty = df.style
@@ -45,14 +47,16 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
             if m in BETTER and df[col].notna().any():
                 best = df[col].idxmax() if BETTER[m] > 0 else df[col].idxmin()
                 sty = sty.set_properties(subset=pd.IndexSlice[[best], [col]], **{"font-weight": "bold"})
-            sty = sty.format(precision=DECIMALS.get(m, 4), subset=[col], na_rep="—")  # a request the method cannot make
+            sty = sty.format(precision=decimals or DECIMALS.get(m, 4), subset=[col], na_rep="—")  # a request the method cannot make
         sty = sty.format_index(_request_label, axis=1, level=0)
         sty = sty.format_index(_metric_header, axis=1, level=1)
     else:
         num = df.select_dtypes("number").columns
         sty = sty.format(na_rep="", subset=[c for c in df.columns if c not in num])  # a field a row does not have
         for c in num:
-            sty = sty.format(precision=DECIMALS.get(c, 4), subset=[c], na_rep="")
+            sty = sty.format(precision=decimals or DECIMALS.get(c, 4), subset=[c], na_rep="")
+        if df.columns.name == "scale":  # a table pivoted by scale: its headers read x2, x2.5
+            sty = sty.format_index(_request_label, axis=1)
         if "scale" in num:  # a scale column reads as the tables' headers: x2, x2.5
             sty = sty.format(lambda v: f"x{v:g}" if pd.notna(v) else "", subset=["scale"])
         if "metric" in df.columns and df["metric"].isin(list(BETTER)).any():  # psnr -> PSNR
@@ -64,7 +68,7 @@ def table(df: pd.DataFrame, caption: str | None = None) -> "pd.io.formats.style.
     return sty
 
 
-def _shared_caveat(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+def shared_caveat(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """``df`` with the caveat most rows begin with replaced by "†" (any row-specific rest kept),
     and that caveat; ``(df, None)`` where no caveat is shared by two rows or more."""
     if "caveat" not in df.columns or len(df) < 2:
@@ -92,8 +96,13 @@ def metric_arrow(m: str, symbol: bool = False) -> str:
     "" for a quantity that has no better direction."""
     if m not in BETTER:
         return ""
-    arrow, word = ("↑", "higher") if BETTER[m] > 0 else ("↓", "lower")
-    return f" {arrow} ({word} is better)" if symbol else f" ({word} is better)"
+    word = "higher" if BETTER[m] > 0 else "lower"
+    return f" {_arrow(m)} ({word} is better)" if symbol else f" ({word} is better)"
+
+
+def _arrow(m: str) -> str:
+    """↑ for a metric where higher is better, ↓ where lower is (``m`` in :data:`BETTER`)."""
+    return "↑" if BETTER[m] > 0 else "↓"
 
 
 def _metric_header(v: object) -> object:
@@ -101,7 +110,7 @@ def _metric_header(v: object) -> object:
     may break the line before the arrow, never inside the name (``LPC-SI``)."""
     if v not in BETTER:
         return v
-    return f'<span style="white-space: nowrap">{metric_label(v)}</span> {"↑" if BETTER[v] > 0 else "↓"}'
+    return f'<span style="white-space: nowrap">{metric_label(v)}</span> {_arrow(v)}'
 
 
 #: Metric groups of a paper-layout table shown as separate tables, so that each fits the page.
