@@ -96,6 +96,22 @@ def test_the_reproduction_page_shows_the_summary_and_every_disagreement(tmp_path
     assert "09_new.csv" in page
 
 
+def test_the_results_page_lets_a_long_file_path_wrap_at_its_folders(tmp_path, monkeypatch):
+    """00's catalog table: a source path may break after a "/" (<wbr>), so the table is not wider than the page."""
+    import pandas as pd
+
+    from arssr_core.study.book import results_page
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    (tmp_path / "cpu" / "tables").mkdir(parents=True)
+    path = "mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+    pd.DataFrame({"id": ["train/mni152"], "source": [path], "note": ["a note with spaces/slashes, kept"],
+                  "psnr": [30.0]}).to_csv(tmp_path / "cpu" / "tables" / "00_data_volumes.csv", index=False)
+    page = results_page("cpu")
+    assert "mni152/<wbr>mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz" in page
+    assert ">train/mni152<" in page and "spaces/slashes" in page  # short or spaced text untouched
+
+
 def test_every_figure_a_notebook_draws_gets_a_numbered_caption_under_it(tmp_path):
     nb = nbformat.v4.new_notebook()
     fig = nbformat.v4.new_code_cell('fig = plot()\nreport.save_figure(fig, profile, "03_metrics_vs_scale")')

@@ -300,7 +300,7 @@ def results_page(profile: str) -> str:
             continue
         lines += [f"\n## {prefix} · {title}\n", what + "\n"]
         for csv in mine:
-            df = pd.read_csv(csv, dtype={"notebook": str})  # "03", not 3
+            df = _breakable_paths(pd.read_csv(csv, dtype={"notebook": str}))  # "03", not 3
             lines += ["```{raw} html\n<div class=\"result-table\">" + table(df, f"Table {csv.stem}").to_html()
                       + "</div>\n```\n"]
         for fig in pics:
@@ -308,6 +308,22 @@ def results_page(profile: str) -> str:
             lines += [f"```{{figure}} figures/{fig.name}\n:name: fig-{fig.stem}\n:width: 100%\n\n"
                       f"Figure {n} ({fig.stem}): {caption(fig.stem)}\n```\n"]
     return "\n".join(lines)
+
+
+def _breakable_paths(df: pd.DataFrame, longer_than: int = 24) -> pd.DataFrame:
+    """``df`` with a line-break opportunity (``<wbr>``, invisible, not copied) after each "/" of
+    a text cell that has no space and is longer than ``longer_than`` characters: a file path
+    wraps at its folders instead of widening the table."""
+    def brk(v: object) -> object:
+        if isinstance(v, str) and len(v) > longer_than and " " not in v and "/" in v:
+            return v.replace("/", "/<wbr>")
+        return v
+
+    out = df.copy()
+    for c in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = out[c].map(brk)
+    return out
 
 
 def reproduction_page(profile: str, shown: int = 150) -> str:
