@@ -17,6 +17,11 @@
 # copy catalog.json, val/ and the real train/ records into an ignored folder (.prep/<profile>),
 # call 1 carries it with .whl (`cp -r .prep/. data/prepared/ && bash scripts/pretrain_device.sh
 # stage`), call 2 carries .stage (stage, then train); the machine stays warm 30 s between calls.
+# The tracked tree (checkpoints/pretrained, results) is larger than a call may carry: move those
+# two folders out of the checkout for the calls and back after them (2026-11-27: tree 1.2 MiB,
+# call 1 .prep + .whl 38 MiB, call 2 .stage 49 MiB). To go further on the same warm machine, raise
+# the budget in the profile and call `train` again at once, without staging: each run's last.pt
+# (exact resume) waits in $G; the budget a run reached is the one to record (constant lr).
 # Usage there:  bash scripts/pretrain_device.sh stage   (once per carried part)
 #               bash scripts/pretrain_device.sh train   then at once   bash scripts/pretrain_device.sh back
 set -uo pipefail
