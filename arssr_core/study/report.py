@@ -68,6 +68,15 @@ def table(df: pd.DataFrame, caption: str | None = None,
     return sty
 
 
+def scale_table(long: pd.DataFrame, value: str, caption: str | None = None,
+                index: str | list[str] = "method") -> "pd.io.formats.style.Styler":
+    """A long table (one row per ``index`` and ``scale``) shown by scale: a row per ``index`` in
+    the order of appearance, a column per scale headed x2, x2.5, ``value`` to its
+    :data:`DECIMALS` places (else 4)."""
+    wide = long.pivot_table(index=index, columns="scale", values=value, sort=False)
+    return table(wide, caption, decimals=DECIMALS.get(value))
+
+
 def shared_caveat(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """``df`` with the caveat most rows begin with replaced by "†" (any row-specific rest kept),
     and that caveat; ``(df, None)`` where no caveat is shared by two rows or more."""
