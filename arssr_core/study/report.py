@@ -71,10 +71,10 @@ def table(df: pd.DataFrame, caption: str | None = None,
 def scale_table(long: pd.DataFrame, value: str, caption: str | None = None,
                 index: str | list[str] = "method") -> "pd.io.formats.style.Styler":
     """A long table (one row per ``index`` and ``scale``) shown by scale: a row per ``index`` in
-    the order of appearance, a column per scale headed x2, x2.5, ``value`` to its
-    :data:`DECIMALS` places (else 4)."""
+    the order of appearance, a column per scale in ascending order headed x2, x2.5, ``value`` to
+    its :data:`DECIMALS` places (else 4)."""
     wide = long.pivot_table(index=index, columns="scale", values=value, sort=False)
-    return table(wide, caption, decimals=DECIMALS.get(value))
+    return table(wide[sorted(wide.columns)], caption, decimals=DECIMALS.get(value))
 
 
 def shared_caveat(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
