@@ -456,3 +456,20 @@ def test_user_hcp_and_bids_trees_train_and_test_on_their_own_subjects(layout, sm
     table, srs_by, subjects = evaluation.main_test("smoke", methods, [2.0], stride=8, progress=False)
     assert sorted(set(table["subject"])) == want["test"] == sorted(srs_by)
     assert set(table["method"]) == {"Cubic", "ArSSR"} and table["psnr"].notna().all()
+
+
+def test_validation_regions_are_the_catalog_slabs_cut_to_the_region(smoke_root, monkeypatch):
+    monkeypatch.setenv("ARSSR_DATA", str(smoke_root))
+    from arssr_core.data import catalog
+    from arssr_core.study.thick_slices import validation_regions
+
+    regions = validation_regions("smoke", 24)
+    recs = catalog.records("smoke", "val")
+    assert list(regions) == [r["name"] for r in recs]
+    for r in recs:
+        full = catalog.load("smoke", r)
+        got = regions[r["name"]]
+        assert got["gt"].shape == tuple(min(24, n) for n in full.data.shape)
+        assert got["voxel_size"] == pytest.approx(full.voxel_size)
+    whole = validation_regions("smoke", None)
+    assert all(whole[r["name"]]["gt"].shape == catalog.load("smoke", r).data.shape for r in recs)

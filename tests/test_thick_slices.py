@@ -38,3 +38,33 @@ def test_nearest_up_shows_each_lr_voxel_as_a_block():
     assert up.shape == (4, 3, 20)
     np.testing.assert_array_equal(up[:, :, :5], np.repeat(np.repeat(lr[:, :, :1], 2, 0), 5, 2))
     np.testing.assert_array_equal(up[::2, :, ::5], lr)
+
+
+def test_validation_table_scores_each_slab_at_each_request_in_its_own_voxels(tmp_path, monkeypatch):
+    from arssr_core.metrics.fidelity import psnr
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    rng = np.random.default_rng(1)
+    regions = {"a": {"gt": rng.random((20, 12, 30)).astype(np.float32), "voxel_size": (0.5, 0.5, 0.5)},
+               "b": {"gt": rng.random((16, 16, 15)).astype(np.float32), "voxel_size": (1.3, 1.0, 1.0)}}
+    req = thick_slices.thick_requests([3], axes=[2], iso=[2])
+    t = thick_slices.validation_table("smoke", regions, [cubic_method()], req, progress=False)
+    assert list(t.columns) == ["subject", "voxel (mm)", "method", "scale", "LR voxel (mm)", "psnr", "ssim"]
+    assert len(t) == 2 * 2 and set(t["subject"]) == {"a", "b"}
+    lr_mm = t.set_index(["subject", "scale"])["LR voxel (mm)"]
+    assert lr_mm[("a", "1x1x3")] == "0.5 x 0.5 x 1.5" and lr_mm[("b", "x2")] == "2.6 x 2 x 2"
+    gt = regions["b"]["gt"]
+    sr = thick_slices.thick_grid("smoke", "val-b", gt, [cubic_method()], req, progress=False)[("Cubic", "1x1x3")]
+    want = psnr(np.clip(sr, gt.min(), gt.max()), gt)
+    row = t[(t["subject"] == "b") & (t["scale"] == "1x1x3")].iloc[0]
+    assert row["psnr"] == pytest.approx(want, abs=1e-4)
+
+
+def test_subject_gains_are_differences_within_each_subject():
+    import pandas as pd
+
+    t = pd.DataFrame({"subject": ["s", "s", "s", "s", "u", "u"], "method": ["A", "B", "A", "B", "A", "B"],
+                      "scale": ["1x1x3", "1x1x3", "x2", "x2", "1x1x3", "1x1x3"], "psnr": [30, 29.5, 28, 28.25, 40, 44]})
+    g = thick_slices.subject_gains(t, "A", ["B"])
+    assert list(g.columns) == ["subject", "request", "A - B"]
+    assert g.values.tolist() == [["s", "1x1x3", 0.5], ["s", "x2", -0.25], ["u", "1x1x3", -4.0]]

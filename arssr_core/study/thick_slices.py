@@ -96,6 +96,55 @@ def test_region(profile: str, region: str | int | None) -> np.ndarray:
     return np.ascontiguousarray(gt[box])
 
 
+def validation_regions(profile: str, region: str | int | None) -> dict[str, dict]:
+    """The catalog's validation slabs (the posterior slabs held out from the training subjects:
+    never trained on, but the runs kept the weights that scored best on samples from them),
+    each cut as :func:`test_region` cuts the test subject (``"brain"``, a cube size, None):
+    ``{name: {"gt": array in [0, 1], "voxel_size": mm per axis}}``."""
+    from ..data import catalog
+    from ..data.prepare import ensure_prepared
+    from ..data.volumes import foreground_box
+    from .evaluation import centre_box
+
+    ensure_prepared(profile)
+    out = {}
+    for rec in catalog.records(profile, role="val"):
+        vol = catalog.load(profile, rec)
+        gt = np.asarray(vol.data, dtype=np.float32)
+        box = foreground_box(gt) if region == "brain" else centre_box(gt, region)
+        out[rec["name"]] = {"gt": np.ascontiguousarray(gt[box]),
+                            "voxel_size": tuple(float(v) for v in vol.voxel_size)}
+    return out
+
+
+def validation_table(profile: str, regions: Mapping[str, dict], methods: Iterable[Method],
+                     requests: Mapping[str, Sequence[float]], stride: int = 1, progress: bool = True) -> pd.DataFrame:
+    """PSNR and SSIM of each method at each request (factors in voxels of each slab) on each
+    validation slab (:func:`validation_regions`): one row per (subject, method, request), with
+    the slab's voxel size and the request's LR voxel size in mm."""
+    from .evaluation import score_grid
+
+    methods, tables = list(methods), []
+    for name, r in regions.items():
+        srs = thick_grid(profile, f"val-{name}", r["gt"], methods, requests, progress=progress)
+        t = score_grid(r["gt"], srs, stride=stride, metrics=("psnr", "ssim"), progress=False)
+        vs = np.asarray(r["voxel_size"])
+        mm = {k: " x ".join(f"{v:.3g}" for v in vs * np.asarray(f)) for k, f in requests.items()}
+        tables.append(t.assign(subject=name, voxel=" x ".join(f"{v:g}" for v in vs),
+                               lr_voxel=t["scale"].map(mm)))
+    table = pd.concat(tables, ignore_index=True)
+    return table[["subject", "voxel", "method", "scale", "lr_voxel", "psnr", "ssim"]].rename(
+        columns={"voxel": "voxel (mm)", "lr_voxel": "LR voxel (mm)"})
+
+
+def subject_gains(table: pd.DataFrame, a: str, others: Sequence[str], metric: str = "psnr") -> pd.DataFrame:
+    """:func:`gains` per subject of a table with a ``subject`` column: rows (subject, request)."""
+    parts = [gains(g, a, others, metric).reset_index().assign(subject=s)
+             for s, g in table.groupby("subject", sort=False)]
+    out = pd.concat(parts, ignore_index=True)
+    return out[["subject", "request"] + [c for c in out.columns if c not in ("subject", "request")]]
+
+
 def anisotropic_subjects(subjects: Sequence[dict]) -> list[dict]:
     """The real LR scans (:func:`arssr_core.study.evaluation.real_lr_subjects`) whose voxels differ per axis."""
     return [s for s in subjects if not np.allclose(s["voxel_size"], s["voxel_size"][0])]
