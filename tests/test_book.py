@@ -112,6 +112,23 @@ def test_the_results_page_lets_a_long_file_path_wrap_at_its_folders(tmp_path, mo
     assert ">train/mni152<" in page and "spaces/slashes" in page  # short or spaced text untouched
 
 
+def test_the_results_page_leaves_out_columns_that_only_restate_the_id(tmp_path, monkeypatch):
+    """00's catalog: role and name are parts of the id, so the page drops them and says so; a
+    column that once differs from the id (an alias's file) stays, as do the numbers."""
+    from arssr_core.study.book import results_page
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    (tmp_path / "cpu" / "tables").mkdir(parents=True)
+    pd.DataFrame({"id": ["train/mni152", "segmentation/colin27"], "role": ["train", "segmentation"],
+                  "name": ["mni152", "colin27"], "kind": ["real", "real"],
+                  "file": ["train/mni152.nii.gz", "test/colin27.nii.gz"], "n": [1, 2]}
+                 ).to_csv(tmp_path / "cpu" / "tables" / "00_data_volumes.csv", index=False)
+    page = results_page("cpu")
+    assert "without role, name: parts of its first column" in page
+    assert ">role<" not in page and ">name<" not in page
+    assert ">kind<" in page and ">file<" in page and "test/colin27.nii.gz" in page
+
+
 def test_every_figure_a_notebook_draws_gets_a_numbered_caption_under_it(tmp_path):
     nb = nbformat.v4.new_notebook()
     fig = nbformat.v4.new_code_cell('fig = plot()\nreport.save_figure(fig, profile, "03_metrics_vs_scale")')

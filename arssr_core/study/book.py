@@ -303,14 +303,34 @@ def results_page(profile: str) -> str:
             continue
         lines += [f"\n## {prefix} · {title}\n", what + "\n"]
         for csv in mine:
-            df = _breakable_paths(pd.read_csv(csv, dtype={"notebook": str}))  # "03", not 3
-            lines += ["```{raw} html\n<div class=\"result-table\">" + table(df, f"Table {csv.stem}").to_html()
+            df, restated = _without_restated(pd.read_csv(csv, dtype={"notebook": str}))  # "03", not 3
+            cap = f"Table {csv.stem}" + (f" (without {', '.join(restated)}: parts of its first column; "
+                                         "the CSV has them)" if restated else "")
+            lines += ["```{raw} html\n<div class=\"result-table\">" + table(_breakable_paths(df), cap).to_html()
                       + "</div>\n```\n"]
         for fig in pics:
             n += 1
             lines += [f"```{{figure}} figures/{fig.name}\n:name: fig-{fig.stem}\n:width: 100%\n\n"
                       f"Figure {n} ({fig.stem}): {caption(fig.stem)}\n```\n"]
     return "\n".join(lines)
+
+
+def _without_restated(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``df`` without the text columns that only restate its first (an ``id`` such as
+    ``train/mni152``): every value a part of that row's first cell (``train``, ``mni152``) or
+    that cell with an ending (``train/mni152.nii.gz``); and the names of those left out. A
+    wide table (the data catalog) then fits the page."""
+    if df.shape[1] < 2 or len(df) == 0:
+        return df, []
+    first = df.iloc[:, 0].astype(str)
+
+    def restates(col: pd.Series) -> bool:
+        if col.isna().any() or pd.api.types.is_numeric_dtype(col):
+            return False
+        return all(v in f.split("/") or (v.startswith(f) and v != f) for v, f in zip(col.astype(str), first))
+
+    drop = [c for c in df.columns[1:] if restates(df[c])]
+    return df.drop(columns=drop), drop
 
 
 def _breakable_paths(df: pd.DataFrame, longer_than: int = 24) -> pd.DataFrame:
