@@ -68,3 +68,20 @@ def test_subject_gains_are_differences_within_each_subject():
     g = thick_slices.subject_gains(t, "A", ["B"])
     assert list(g.columns) == ["subject", "request", "A - B"]
     assert g.values.tolist() == [["s", "1x1x3", 0.5], ["s", "x2", -0.25], ["u", "1x1x3", -4.0]]
+
+
+def test_subject_gains_plot_has_a_panel_per_comparison_and_a_bar_per_subject_and_request():
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from arssr_core.study.report import plot_subject_gains
+
+    g = pd.DataFrame({"subject": ["s", "s", "u", "u"], "request": ["1x1x3", "x3", "1x1x3", "x3"],
+                      "A - B": [0.5, -0.25, -4.0, 1.0], "A - C": [1.0, 2.0, 3.0, 4.0]})
+    fig = plot_subject_gains(g)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["A - B", "A - C"]
+    heights = sorted(p.get_height() for p in axes[0].patches)
+    assert heights == [-4.0, -0.25, 0.5, 1.0]
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["s", "u"]

@@ -435,19 +435,19 @@ def plot_subject_gains(gains: pd.DataFrame, unit: str = "dB") -> plt.Figure:
     subjects = list(dict.fromkeys(gains["subject"]))
     requests = list(dict.fromkeys(gains["request"]))
     width = 0.8 / max(1, len(requests))
-    fig, axes = plt.subplots(1, len(cols), figsize=(1.2 + 1.3 * len(subjects) * len(cols), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.6 * len(cols), 3.8), squeeze=False)
     for ax, col in zip(axes[0], cols):
         wide = gains.pivot_table(index="subject", columns="request", values=col, sort=False).reindex(subjects)
         x = np.arange(len(subjects))
         for i, r in enumerate(requests):
             ax.bar(x + (i - (len(requests) - 1) / 2) * width, wide[r], width, label=r)
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(x, subjects, rotation=20, ha="right", fontsize=8)
-        ax.set_title(col, fontsize=10)
-        ax.set_ylabel(f"PSNR gain ({unit})", fontsize=9)
+        ax.set_xticks(x, subjects, rotation=15, ha="right", fontsize=10)
+        ax.set_title(col, fontsize=11)
+        ax.set_ylabel(f"PSNR gain ({unit})", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-        ax.tick_params(axis="y", labelsize=8)
-    axes[0][-1].legend(fontsize=8, title="request", title_fontsize=8)
+        ax.tick_params(axis="y", labelsize=10)
+    axes[0][-1].legend(fontsize=9, title="request", title_fontsize=9)
     fig.tight_layout()
     return fig
 
