@@ -281,3 +281,23 @@ def test_small_or_wrong_inputs_are_clear():
         psnr(np.zeros((4, 4), complex), np.zeros((4, 4), complex))
     with pytest.raises(DataError, match="unknown metric"):
         evaluate(np.random.rand(8, 8, 8), np.random.rand(8, 8, 8), metrics=("fid",))
+
+
+def test_gradient_energy_ratio_is_one_for_the_truth_k2_for_a_gain_and_below_one_for_a_blur():
+    from scipy.ndimage import gaussian_filter1d
+
+    from arssr_core.errors import DataError
+    from arssr_core.metrics.gradients import gradient_energy_ratio
+
+    z = np.arange(40)
+    ref = np.broadcast_to(0.5 + 0.4 * np.sin(2 * np.pi * z / 8), (6, 5, 40)).astype(np.float64).copy()
+    assert gradient_energy_ratio(ref, ref, axis=2) == pytest.approx(1.0)
+    # a gain of 1.5 about the mean: differences scale by 1.5, energy by 2.25
+    assert gradient_energy_ratio(0.5 + 1.5 * (ref - 0.5), ref, axis=2) == pytest.approx(2.25)
+    # a sine of period 8 through a Gaussian of sigma 1: amplitude exp(-(2 pi / 8)^2 / 2), energy its square
+    blurred = gaussian_filter1d(ref, 1.0, axis=2, mode="wrap")
+    assert gradient_energy_ratio(blurred, ref, axis=2) == pytest.approx(np.exp(-(2 * np.pi / 8) ** 2), rel=1e-3)
+    with pytest.raises(DataError, match="does not change along axis 0"):
+        gradient_energy_ratio(ref, ref, axis=0)
+    with pytest.raises(DataError, match="axis 3"):
+        gradient_energy_ratio(ref, ref, axis=3)

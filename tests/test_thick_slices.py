@@ -85,3 +85,19 @@ def test_subject_gains_plot_has_a_panel_per_comparison_and_a_bar_per_subject_and
     heights = sorted(p.get_height() for p in axes[0].patches)
     assert heights == [-4.0, -0.25, 0.5, 1.0]
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["s", "u"]
+
+
+def test_slice_sharpness_gives_each_method_its_psnr_and_gradient_ratio_per_slice_profile(tmp_path, monkeypatch):
+    from arssr_core.metrics.gradients import gradient_energy_ratio
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    z = np.arange(30)
+    gt = np.broadcast_to(0.5 + 0.4 * np.sin(2 * np.pi * z / 10), (12, 10, 30)).astype(np.float32).copy()
+    t = thick_slices.slice_sharpness("smoke", {"s": {"gt": gt, "voxel_size": (1, 1, 1)}}, [cubic_method()],
+                                     (1, 1, 3), ["cubic", "gaussian"], progress=False)
+    assert list(t["slice_profile"]) == ["cubic", "gaussian"] and set(t["request"]) == {"1x1x3"}
+    blur = thick_slices.thick_grid("smoke", "val-s", gt, [cubic_method()], {"1x1x3": (1, 1, 3)},
+                                   slice_profile="gaussian", progress=False)[("Cubic", "1x1x3")]
+    g = t.set_index("slice_profile")["gradient_ratio"]
+    assert g["gaussian"] == pytest.approx(gradient_energy_ratio(np.clip(blur, gt.min(), gt.max()), gt, 2))
+    assert g["gaussian"] < g["cubic"] <= 1.05  # a blurred slice profile loses more of the change across slices

@@ -22,8 +22,9 @@ def save_table(df: pd.DataFrame, profile: str, name: str) -> None:
         df.to_csv(tmp, index=False, float_format="%.6g")
 
 
-#: Decimals shown per metric (PSNR in dB to 0.01; the rest to 1e-4).
-DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2, "start_val_psnr": 2, "best_val_psnr": 2, "minutes": 1}
+#: Decimals shown per metric (PSNR in dB to 0.01; a gradient energy ratio to 1e-3; the rest to 1e-4).
+DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2, "start_val_psnr": 2, "best_val_psnr": 2, "minutes": 1,
+            "gradient_ratio": 3}
 
 
 def table(df: pd.DataFrame, caption: str | None = None,

@@ -137,6 +137,33 @@ def validation_table(profile: str, regions: Mapping[str, dict], methods: Iterabl
         columns={"voxel": "voxel (mm)", "lr_voxel": "LR voxel (mm)"})
 
 
+def slice_sharpness(profile: str, regions: Mapping[str, dict], methods: Iterable[Method], factors: Sequence[float],
+                    slice_profiles: Sequence[str], progress: bool = True) -> pd.DataFrame:
+    """Which way each method errs across the thick slices: on each validation slab, one
+    thick-slice request ``factors`` degraded with each of ``slice_profiles``, each method's PSNR
+    and its gradient energy along the thick axis relative to the slab's
+    (:func:`arssr_core.metrics.gradients.gradient_energy_ratio`: below 1 smoother than the
+    truth, above 1 sharper). One row per (subject, slice profile, method)."""
+    from ..metrics.gradients import gradient_energy_ratio
+    from .evaluation import score_grid
+
+    methods, label = list(methods), request_label(factors)
+    axis = int(np.argmax(factors))
+    rows = []
+    for name, r in regions.items():
+        gt = r["gt"]
+        for prof in slice_profiles:
+            srs = thick_grid(profile, f"val-{name}", gt, methods, {label: tuple(factors)}, slice_profile=prof,
+                             progress=progress)
+            t = score_grid(gt, srs, metrics=("psnr",), progress=False).set_index("method")["psnr"]
+            lo, hi = float(gt.min()), float(gt.max())
+            for m in methods:
+                rows.append({"subject": name, "slice_profile": prof, "request": label, "method": m.name,
+                             "psnr": float(t[m.name]),
+                             "gradient_ratio": gradient_energy_ratio(np.clip(srs[(m.name, label)], lo, hi), gt, axis)})
+    return pd.DataFrame(rows)
+
+
 def subject_gains(table: pd.DataFrame, a: str, others: Sequence[str], metric: str = "psnr") -> pd.DataFrame:
     """:func:`gains` per subject of a table with a ``subject`` column: rows (subject, request)."""
     parts = [gains(g, a, others, metric).reset_index().assign(subject=s)
