@@ -426,7 +426,7 @@ def plot_thick_slices(table: pd.DataFrame, kinds: Mapping[str, str], metric: str
     return fig
 
 
-def plot_subject_gains(gains: pd.DataFrame, unit: str = "dB") -> plt.Figure:
+def plot_subject_gains(gains: pd.DataFrame, ylabel: str = "PSNR gain (dB)") -> plt.Figure:
     """One panel per gain column of ``gains`` (:func:`arssr_core.study.thick_slices.subject_gains`:
     ``subject``, ``request`` and ``A - B`` columns): a bar per request, grouped by subject; above
     zero A is better."""
@@ -445,7 +445,7 @@ def plot_subject_gains(gains: pd.DataFrame, unit: str = "dB") -> plt.Figure:
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xticks(x, subjects, rotation=15, ha="right", fontsize=10)
         ax.set_title(col, fontsize=11)
-        ax.set_ylabel(f"PSNR gain ({unit})", fontsize=10)
+        ax.set_ylabel(ylabel, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         ax.tick_params(axis="y", labelsize=10)
     axes[0][-1].legend(fontsize=9, title="request", title_fontsize=9)

@@ -88,12 +88,19 @@ def gains(table: pd.DataFrame, a: str, others: Sequence[str], metric: str = "psn
 def test_region(profile: str, region: str | int | None) -> np.ndarray:
     """The test subject (normalised as in Table 1) cut to ``region``: ``"brain"`` its brain's
     bounding box (2-voxel margin), a number a brain-centred cube, None the whole volume."""
-    from ..data.volumes import foreground_box
-    from .evaluation import centre_box, test_subject_grid
+    from .evaluation import test_subject_grid
 
     gt, _, _ = test_subject_grid(profile, None)
-    box = foreground_box(gt) if region == "brain" else centre_box(gt, region)
-    return np.ascontiguousarray(gt[box])
+    return np.ascontiguousarray(gt[region_box(gt, region)])
+
+
+def region_box(gt: np.ndarray, region: str | int | None) -> tuple[slice, ...]:
+    """Slices of ``region`` in a volume: ``"brain"`` its foreground's bounding box (2-voxel
+    margin), a number a brain-centred cube of that many voxels, None the whole volume."""
+    from ..data.volumes import foreground_box
+    from .evaluation import centre_box
+
+    return foreground_box(gt) if region == "brain" else centre_box(gt, region)
 
 
 def validation_regions(profile: str, region: str | int | None) -> dict[str, dict]:
@@ -103,22 +110,19 @@ def validation_regions(profile: str, region: str | int | None) -> dict[str, dict
     ``{name: {"gt": array in [0, 1], "voxel_size": mm per axis}}``."""
     from ..data import catalog
     from ..data.prepare import ensure_prepared
-    from ..data.volumes import foreground_box
-    from .evaluation import centre_box
 
     ensure_prepared(profile)
     out = {}
     for rec in catalog.records(profile, role="val"):
         vol = catalog.load(profile, rec)
         gt = np.asarray(vol.data, dtype=np.float32)
-        box = foreground_box(gt) if region == "brain" else centre_box(gt, region)
-        out[rec["name"]] = {"gt": np.ascontiguousarray(gt[box]),
+        out[rec["name"]] = {"gt": np.ascontiguousarray(gt[region_box(gt, region)]),
                             "voxel_size": tuple(float(v) for v in vol.voxel_size)}
     return out
 
 
 def validation_table(profile: str, regions: Mapping[str, dict], methods: Iterable[Method],
-                     requests: Mapping[str, Sequence[float]], stride: int = 1, progress: bool = True) -> pd.DataFrame:
+                     requests: Mapping[str, Sequence[float]], progress: bool = True) -> pd.DataFrame:
     """PSNR and SSIM of each method at each request (factors in voxels of each slab) on each
     validation slab (:func:`validation_regions`): one row per (subject, method, request), with
     the slab's voxel size and the request's LR voxel size in mm."""
@@ -127,7 +131,7 @@ def validation_table(profile: str, regions: Mapping[str, dict], methods: Iterabl
     methods, tables = list(methods), []
     for name, r in regions.items():
         srs = thick_grid(profile, f"val-{name}", r["gt"], methods, requests, progress=progress)
-        t = score_grid(r["gt"], srs, stride=stride, metrics=("psnr", "ssim"), progress=False)
+        t = score_grid(r["gt"], srs, metrics=("psnr", "ssim"), progress=False)
         vs = np.asarray(r["voxel_size"])
         mm = {k: " x ".join(f"{v:.3g}" for v in vs * np.asarray(f)) for k, f in requests.items()}
         tables.append(t.assign(subject=name, voxel=" x ".join(f"{v:g}" for v in vs),
