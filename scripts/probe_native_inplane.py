@@ -63,7 +63,11 @@ class NativeInplane(sampling.Anisotropic):
 
 def draw_native(rng: np.random.Generator, spec: sampling.Anisotropic, axes: Sequence[int] = (0, 1, 2)
                 ) -> tuple[tuple[float, float, float], str]:
-    """``sampling.draw_anisotropic`` with the in-plane factor set to 1 with probability ``spec.native``."""
+    """``sampling.draw_anisotropic`` with the in-plane factor set to 1 with probability ``spec.native``.
+
+    Written out rather than wrapped: the extra draw sits between the in-plane and the axis draws
+    (the order the committed records were made with), so the package's function cannot be called
+    for the rest."""
     thick = float(np.round(rng.uniform(*spec.thick), 1))
     inplane = min(float(np.round(rng.uniform(*spec.inplane), 1)), thick)
     native = getattr(spec, "native", 0.0)
