@@ -239,7 +239,8 @@ def _allreduce_mean(t: torch.Tensor, world: int) -> torch.Tensor:
 def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str, torch.Tensor]],
           cfg: TrainConfig, out_dir: str | Path, resume: bool = True, init_from: str | Path | None = None,
           progress: bool = True, stop_after: int | None = None,
-          meta: dict[str, Any] | None = None, continue_run: bool = False) -> dict[str, Any]:
+          meta: dict[str, Any] | None = None, continue_run: bool = False,
+          fresh_best: bool = False) -> dict[str, Any]:
     """Train ``spec`` on ``dataset`` for ``cfg.steps`` optimiser steps; keep ``out_dir/last.pt``
     and ``out_dir/best.pt``.
 
@@ -249,6 +250,8 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
       go on with that run from the checkpoint's step towards a larger ``cfg.steps``. Its
       records up to that step are kept, the optimiser starts anew, and the new stretch in
       ``meta["segments"]`` says so and which later steps of the old run were discarded.
+    - ``fresh_best`` (with ``continue_run``): the kept weights are chosen among this stretch's
+      validations only (a cool-down at a lower lr), not against the old run's best score.
     - ``stop_after``: stop (as if killed) after this many steps of this call; for tests.
     - ``cfg.snapshots``/``cfg.snapshot_steps``: weights kept at those steps
       (:func:`snapshot_path`), for learning curves.
@@ -293,6 +296,8 @@ def train(spec: dict[str, Any], dataset: Dataset, val_samples: Sequence[dict[str
             step, history, val_hist, segments = _continue_from(blob, out_dir, device, precision, init_from)
             m = blob["meta"]
             best, elapsed0 = float(m.get("best_val_psnr", -math.inf)), float(m.get("elapsed_s", 0.0))
+            if fresh_best:
+                best = -math.inf
             start_psnr, interp_psnr = m.get("start_val_psnr"), m.get("interp_val_psnr")
     model = model.to(memory_format=torch.channels_last_3d)  # the convolutions' fast layout (CPU and CUDA)
     objective: nn.Module = L1Objective(model, cfg.chunk)

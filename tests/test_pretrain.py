@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from arssr_core.study import experiments as ex
@@ -138,3 +140,77 @@ def test_a_curve_ends_at_the_kept_weights_where_the_last_snapshots_were_not_kept
                                       skip={("srcnn3d-x2", 0)})
     assert scored["step"].tolist() == [best] and scored["weights"].tolist() == ["best.pt"]
     assert scored["psnr"].iloc[0] > 29.2  # the kept weights beat cubic interpolation (29.20 dB) at x2
+
+
+def _cooled(tmp_path, name: str, chunk: int):
+    """A smoke thick-slice run of 6 steps, then a cool-down of 6 steps at a lower lr in chunks."""
+    import shutil
+
+    cfg = load_profile("smoke", {"anisotropic.cooldown": {"steps": 6, "lr": 2.0e-5}})
+    spec, tcfg, meta = ex.run_setup(cfg, "smoke", "anisotropic", "rdn")
+    main = tmp_path / "main"
+    if not main.exists():
+        ex.train_arssr("smoke", "rdn", section="anisotropic", out_dir=main, progress=False, check=False)
+    out = tmp_path / name
+    shutil.copytree(main, out)
+    job = pretrain.Job("anisotropic", "rdn", None, name, tcfg.steps)
+    state = pretrain.run_cooldown(cfg, job, out, spec, tcfg, meta, cfg["anisotropic"]["cooldown"], chunk, None)
+    return out, state
+
+
+def test_a_cool_down_goes_on_from_the_kept_weights_at_its_lower_lr_and_resumes_exactly(tmp_path):
+    import torch
+
+    from arssr_core.train import load_curves, read_checkpoint
+
+    whole, state = _cooled(tmp_path, "whole", chunk=10**9)
+    kept = read_checkpoint(tmp_path / "main" / "best.pt")["meta"]
+    b = int(kept["best_step"])
+    assert state == {"tag": "whole", "step": b + 6, "steps": b + 6, "finished": True}
+    hist, vals = load_curves(whole)
+    assert hist["step"].tolist() == list(range(1, b + 7))  # the main run to its kept step, then the cool-down
+    assert set(hist.loc[hist["step"] > b, "lr"]) == {2.0e-5} and set(hist.loc[hist["step"] <= b, "lr"]) == {1.0e-4}
+    best = read_checkpoint(whole / "best.pt")["meta"]
+    assert best["cooldown"] == {"from_step": b, "steps": 6, "lr": 2.0e-5}
+    assert best["best_step"] > b  # kept weights chosen within the cool-down, not against the main run's best
+    assert best["best_val_psnr"] == pytest.approx(vals.loc[vals["step"] > b, "val_psnr"].max())
+    assert pretrain.in_cooldown(whole) and not pretrain.in_cooldown(tmp_path / "main")
+    # in chunks (a stop and an exact resume from last.pt), the same weights as in one go
+    chunked, _ = _cooled(tmp_path, "chunked", chunk=3)
+    a, c = read_checkpoint(whole / "last.pt")["state_dict"], read_checkpoint(chunked / "last.pt")["state_dict"]
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    # a finished cool-down is not trained again; one of other settings is refused
+    before = (whole / "best.pt").read_bytes()
+    spec, tcfg, meta = ex.run_setup(load_profile("smoke"), "smoke", "anisotropic", "rdn")
+    job = pretrain.Job("anisotropic", "rdn", None, "whole", tcfg.steps)
+    cool = {"steps": 6, "lr": 2.0e-5}
+    assert pretrain.run_cooldown(load_profile("smoke"), job, whole, spec, tcfg, meta, cool, 3, None)["finished"]
+    assert (whole / "best.pt").read_bytes() == before
+    with pytest.raises(ValueError, match="not the profile's"):
+        pretrain.run_cooldown(load_profile("smoke"), job, whole, spec, tcfg, meta, {"steps": 9, "lr": 2.0e-5}, 3, None)
+
+
+def test_the_thick_slice_run_and_its_control_cool_down_alike():
+    """Both notebook-09 runs end with the same cool-down (steps, a tenth of their lr)."""
+    cfg = load_profile("cpu")
+    cools = [cfg[s]["cooldown"] for s in ex.CONTINUED_SECTIONS]
+    assert cools[0] == cools[1] and cools[0]["lr"] == pytest.approx(cfg["anisotropic"]["train"]["lr"] / 10)
+    tcfg = ex.section_config(cfg, "anisotropic", "rdn")
+    c = pretrain.cooldown_config(tcfg, 20250, cools[0])
+    assert (c.steps, c.lr, c.batch_size) == (20250 + cools[0]["steps"], cools[0]["lr"], tcfg.batch_size)
+    with pytest.raises(ValueError, match="cool-down"):
+        pretrain.cooldown_config(tcfg, 0, {"steps": 10, "lr": 1.0})
+    # the committed weights are those of the cool-down: kept within it, records to its end
+    from arssr_core.study import evaluation, thick_slices
+    from arssr_core.train import load_curves, read_checkpoint
+
+    methods = [evaluation.continued_method("cpu", s, s) for s in ex.CONTINUED_SECTIONS]
+    facts = thick_slices.model_table(methods)
+    for section, m in zip(ex.CONTINUED_SECTIONS, methods):
+        meta = read_checkpoint(m.checkpoint)["meta"]
+        c = meta["cooldown"]
+        assert (c["steps"], c["lr"]) == (cools[0]["steps"], cools[0]["lr"]), section
+        assert c["from_step"] < meta["best_step"] <= c["from_step"] + c["steps"]
+        hist, _ = load_curves(Path(m.checkpoint).parent)
+        assert int(hist["step"].iloc[-1]) == c["from_step"] + c["steps"]
+        assert facts.loc["cool-down", section] == f"{c['steps']} steps at lr 1e-05 from the kept step {c['from_step']}"

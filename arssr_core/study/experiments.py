@@ -17,6 +17,7 @@ from ..errors import ArssrError
 from ..paths import REPO_ROOT, checkpoints_dir
 from ..profiles import load_profile
 from ..train import TrainConfig, checkpoint_finished, require_trained, train, train_config, training_verdict
+from . import pretrain
 
 @dataclass(frozen=True)
 class TrainingSet:
@@ -192,15 +193,29 @@ def train_arssr(profile: str = "cpu", encoder: str = "rdn", retrain: bool = Fals
     if not retrain and pre and (REPO_ROOT / pre).exists():
         return _reuse_pretrained(REPO_ROOT / pre)
     ds, val = arssr_data(cfg, section=section)
-    if not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
+    cool = cfg[section].get("cooldown")  # a cool-down at a lower lr after the main stretch (pretrain.run_cooldown)
+    if cool and not retrain and pretrain.in_cooldown(out):
+        res = _cooldown(cfg, section, encoder, out, spec, tcfg, meta, cool)
+    elif not cool and not retrain and checkpoint_finished(out / "last.pt", tcfg.steps):
         if check and cfg.get("require_trained", True):
             require_trained(out / "best.pt", setting, val)
         return {"best": str(out / "best.pt"), "reused": "cached", "step": None}
-    res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta,
-                init_from=start_weights(cfg, section))  # train() resumes from last.pt before it looks at this
+    else:
+        res = train(spec, ds, val, tcfg, out, resume=not retrain, progress=progress, meta=meta,
+                    init_from=start_weights(cfg, section))  # train() resumes from last.pt before it looks at this
+        if cool:
+            res = _cooldown(cfg, section, encoder, out, spec, tcfg, meta, cool)
     if check and cfg.get("require_trained", True):
         require_trained(out / "best.pt", setting, val)
     return {**res, "best": str(out / "best.pt"), "reused": None}
+
+
+def _cooldown(cfg: dict[str, Any], section: str, encoder: str, out: Path, spec: dict[str, Any], tcfg: TrainConfig,
+              meta: dict[str, Any], cool: dict[str, Any]) -> dict[str, Any]:
+    """The section's cool-down of the finished run in ``out`` (resumed if under way), in one chunk."""
+    job = pretrain.Job(section, encoder, None, out.name, tcfg.steps)
+    state = pretrain.run_cooldown(cfg, job, out, spec, tcfg, meta, cool, chunk=10**9, stop_by=None)
+    return {"step": state["step"], "finished": state["finished"]}
 
 
 def train_baseline(profile: str, model: str, scale: float, retrain: bool = False,
@@ -340,11 +355,12 @@ def continued_caveat(profile: str) -> str:
     parts = []
     for section, tag in SECTION_TAGS.items():
         if cfg.get(section):
-            c = section_config(cfg, section, "rdn")
-            parts.append(f"{tag} {c.steps} steps at lr {c.lr:g}")
+            c, cool = section_config(cfg, section, "rdn"), cfg[section].get("cooldown")
+            parts.append(f"{tag} {c.steps} steps at lr {c.lr:g}"
+                         + (f", then {cool['steps']} from its kept weights at lr {cool['lr']:g}" if cool else ""))
     start = cfg.get("anisotropic", {}).get("from")
     return ((f"Continued from {start} (new Adam state): " if start else "Trained from the identity start: ")
-            + ", ".join(parts) + "; both runs draw the same number of samples, differing only in their kind.")
+            + "; ".join(parts) + "; both runs draw the same number of samples, differing only in their kind.")
 
 
 def ablation_at_steps(profile: str, encoders: Sequence[str], steps: Iterable[int]) -> pd.DataFrame:

@@ -80,6 +80,9 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     def done() -> int:
         return int(read_checkpoint(out / "last.pt")["train_state"]["step"]) if (out / "last.pt").exists() else 0
 
+    cool = (cfg.get(job.section) or {}).get("cooldown")
+    if cool and (in_cooldown(out) or main_finished(out, tcfg.steps)):
+        return run_cooldown(cfg, job, out, spec, tcfg, meta, cool, chunk, stop_by)
     step = done()
     if not (out / "last.pt").exists() and run_finished(out, tcfg.steps):
         return {"tag": job.tag, "step": tcfg.steps, "steps": tcfg.steps, "finished": True}  # a committed run
@@ -98,6 +101,76 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
             raise RuntimeError(f"{job.tag}: a chunk of {chunk} steps saved no progress (at step {step})")
         step = done()
     return {"tag": job.tag, "step": step, "steps": tcfg.steps, "finished": step >= tcfg.steps}
+
+
+def in_cooldown(run: str | Path) -> bool:
+    """True when a run folder's latest state (``last.pt``, else ``best.pt``) is of its cool-down."""
+    from ..train import read_checkpoint
+
+    run = Path(run)
+    src = run / "last.pt" if (run / "last.pt").exists() else run / "best.pt"
+    return src.exists() and "cooldown" in read_checkpoint(src)["meta"]
+
+
+def main_finished(run: str | Path, steps: int) -> bool:
+    """True when a run folder's main stretch reached ``steps``: its resume state, or its
+    committed record (no ``last.pt``)."""
+    from ..train import checkpoint_finished
+
+    run = Path(run)
+    return checkpoint_finished(run / "last.pt", steps) if (run / "last.pt").exists() else run_finished(run, steps)
+
+
+def cooldown_config(tcfg: Any, start: int, cool: dict[str, Any]) -> Any:
+    """The training config of a cool-down of ``cool["steps"]`` steps at ``cool["lr"]`` from step
+    ``start`` (the budget is absolute: ``start + steps``; the lr is constant within it)."""
+    from dataclasses import replace
+
+    steps, lr = int(cool["steps"]), float(cool["lr"])
+    if steps < 1 or not 0 < lr <= tcfg.lr:
+        raise ValueError(f"a cool-down needs steps >= 1 and 0 < lr <= the run's lr {tcfg.lr:g} (got {cool})")
+    return replace(tcfg, steps=start + steps, lr=lr, lr_step=max(tcfg.lr_step, start + steps + 1))
+
+
+def run_cooldown(cfg: dict[str, Any], job: Job, out: Path, spec: dict[str, Any], tcfg: Any, meta: dict[str, Any],
+                 cool: dict[str, Any], chunk: int, stop_by: float | None) -> dict[str, Any]:
+    """A finished run's cool-down: from its kept weights (``best.pt``, a new Adam state) for
+    ``cool["steps"]`` more steps at the lower ``cool["lr"]``; the weights kept after it are the
+    best on validation within the cool-down (:func:`arssr_core.train.train`'s ``fresh_best``).
+    Resumable in chunks like the main stretch; ``meta["cooldown"]`` records where it started."""
+    from .experiments import arssr_data
+    from ..train import read_checkpoint, train
+
+    def state() -> dict[str, Any] | None:
+        src = out / "last.pt" if (out / "last.pt").exists() else out / "best.pt"
+        return read_checkpoint(src)["meta"].get("cooldown") if src.exists() else None
+
+    c = state()
+    if c is None:
+        m = read_checkpoint(out / "best.pt")["meta"]
+        c = {"from_step": int(m.get("best_step", m.get("step", 0))), "steps": int(cool["steps"]), "lr": float(cool["lr"])}
+    if (c["steps"], c["lr"]) != (int(cool["steps"]), float(cool["lr"])):
+        raise ValueError(f"{job.tag}: its cool-down {c} is not the profile's {cool}")
+    ccfg = cooldown_config(tcfg, c["from_step"], cool)
+
+    def done() -> bool:
+        return main_finished(out, ccfg.steps) and state() is not None
+
+    if done():
+        return {"tag": job.tag, "step": ccfg.steps, "steps": ccfg.steps, "finished": True}
+    ds, val = arssr_data(cfg, section=job.section)
+    while not done():
+        if stop_by is not None and time.time() > stop_by:
+            break
+        started = (out / "last.pt").exists() and "cooldown" in read_checkpoint(out / "last.pt")["meta"]
+        before = int(read_checkpoint(out / "last.pt")["train_state"]["step"]) if started else -1
+        train(spec, ds, val, ccfg, out, resume=started, progress=False, stop_after=chunk,
+              meta={**meta, "cooldown": c}, init_from=None if started else out / "best.pt",
+              continue_run=not started, fresh_best=True)
+        if int(read_checkpoint(out / "last.pt")["train_state"]["step"]) <= before:
+            raise RuntimeError(f"{job.tag}: a cool-down chunk of {chunk} steps saved no progress (at step {before})")
+    step = int(read_checkpoint(out / "last.pt")["train_state"]["step"])
+    return {"tag": job.tag, "step": step, "steps": ccfg.steps, "finished": step >= ccfg.steps}
 
 
 def run_finished(run: str | Path, steps: int) -> bool:

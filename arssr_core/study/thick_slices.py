@@ -190,8 +190,9 @@ def nearest_up(lr: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
 def model_table(methods: Sequence[Method]) -> pd.DataFrame:
     """One column per ArSSR method, one row per fact: its weights, where its run started, its
-    steps (of that run), the step of the kept weights, its training samples and where it was
-    trained (long texts read better down a column)."""
+    steps (of that run, along the path of the kept weights), the step of the kept weights, its
+    cool-down (a last stretch at a lower lr), its training samples and where it was trained (long
+    texts read better down a column)."""
     from ..checkpoint import read_checkpoint
     from .experiments import checkpoint_summary
 
@@ -205,6 +206,8 @@ def model_table(methods: Sequence[Method]) -> pd.DataFrame:
         rows.append({"method": m.name, "weights": s["checkpoint"],
                      "started from": meta.get("started_from") or "identity init (the paper's run)",
                      "steps": s["steps_run"], "kept step": s["best_step"],
+                     "cool-down": (f"{c['steps']} steps at lr {c['lr']:g} from the kept step {c['from_step']}"
+                                   if (c := meta.get("cooldown")) else "none"),
                      "samples": ("isotropic x2-x4 (the paper's)" if not smp else
                                  f"{smp['fraction']:.0%} thick-slice (thick x{smp['thick'][0]:g}-x{smp['thick'][1]:g}, "
                                  f"in-plane x{smp['inplane'][0]:g}-x{smp['inplane'][1]:g}, "
