@@ -214,3 +214,21 @@ def test_the_thick_slice_run_and_its_control_cool_down_alike():
         hist, _ = load_curves(Path(m.checkpoint).parent)
         assert int(hist["step"].iloc[-1]) == c["from_step"] + c["steps"]
         assert facts.loc["cool-down", section] == f"{c['steps']} steps at lr 1e-05 from the kept step {c['from_step']}"
+
+
+def test_train_arssr_runs_a_sections_cool_down_after_its_main_stretch_and_reuses_it(tmp_path):
+    from arssr_core.train import load_curves, read_checkpoint
+
+    over = {"anisotropic.cooldown": {"steps": 3, "lr": 2.0e-5}}
+    res = ex.train_arssr("smoke", "rdn", section="anisotropic", overrides=over, out_dir=tmp_path, progress=False,
+                         check=False)
+    best = read_checkpoint(tmp_path / "best.pt")["meta"]
+    c = best["cooldown"]
+    assert (c["steps"], c["lr"]) == (3, 2.0e-5) and c["from_step"] <= 6
+    assert res["finished"] and res["step"] == c["from_step"] + 3
+    hist, _ = load_curves(tmp_path)
+    assert hist["step"].tolist() == list(range(1, c["from_step"] + 4))
+    before = (tmp_path / "best.pt").read_bytes()
+    again = ex.train_arssr("smoke", "rdn", section="anisotropic", overrides=over, out_dir=tmp_path, progress=False,
+                           check=False)
+    assert again["finished"] and (tmp_path / "best.pt").read_bytes() == before  # a finished cool-down is kept
