@@ -73,10 +73,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     m.add_argument("--method", choices=["arssr", "arssr-thick", "cubic"], default="arssr",
                    help="'arssr' (default): the paper's ArSSR-RDN; 'arssr-thick': ArSSR-RDN trained further "
                         "on thick-slice samples as well, for slices that average the tissue they span (a 96^3 cube of "
-                        "Colin27, notebook 09, fp32: +0.87 dB PSNR over the same training on isotropic samples at 1x1x3 mm "
-                        "with a Gaussian slice profile, +0.85 at 1x1x5; +0.01 to +0.62 dB under cubic sampling; "
-                        "0.08-0.15 dB lower at isotropic x2-x4; on a very smooth input, the 0.5 mm CAT12 template, "
-                        "3.6 dB below that training and 4.7 dB below cubic at 1x1x3); "
+                        "Colin27, notebook 09, fp32: +1.02 dB PSNR over the same training on isotropic samples at 1x1x3 mm "
+                        "with a Gaussian slice profile, +1.00 at 1x1x5; +0.08 to +0.65 dB at 3 and 5 mm slices under "
+                        "cubic sampling; 0.05-0.10 dB lower at isotropic x2-x4; on a very smooth input, the 0.5 mm "
+                        "CAT12 template, 3.3 dB below that training and 4.7 dB below cubic at 1x1x3); "
                         "'cubic': cubic-spline interpolation, no model")
     r = p.add_argument_group("compute")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
