@@ -212,3 +212,26 @@ def test_a_partial_run_updates_only_its_notebooks_tables_in_the_report(tmp_path,
     assert s["per_table"]["03_main_test"] == {"commit": "abc1234", "cells": 100, "disagree": 2}
     assert s["unpublished"] == ["09_thick_slices.csv"] and s["disagree"] == 2
     assert len(pd.read_csv(res / "reproduction.csv")) == 2
+
+
+def test_a_run_compares_with_the_results_published_when_it_started(tmp_path, monkeypatch):
+    """Results committed while a run goes on must not become what the run is compared with."""
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    write_notebook(nbdir / "00_tiny.ipynb", "1 + 1")
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
+    heads = iter(["c0ffee1", "beef002"])  # HEAD at the start, then after a commit made mid-run
+    monkeypatch.setattr(reproduction, "head_commit", lambda: next(heads))
+    asked = []
+    monkeypatch.setattr(reproduction, "write_report", lambda profile, rev="HEAD", prefixes=None: asked.append(rev) or {})
+    assert [r["status"] for r in pipeline.reproduce("smoke")] == ["ran"]
+    assert asked == ["c0ffee1"]
+    assert reproduction.head_commit() == "beef002"  # HEAD moved, the report kept the start
+
+
+def test_head_commit_names_a_revision_git_knows():
+    import subprocess
+
+    rev = reproduction.head_commit()
+    assert rev == "HEAD" or subprocess.run(["git", "cat-file", "-e", rev], cwd=reproduction.REPO_ROOT).returncode == 0

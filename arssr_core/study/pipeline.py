@@ -260,8 +260,8 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     A notebook is skipped only when it already ran *here* (``runs.local.json``, not committed)
     with the key of the current state; the committed ``runs.json`` is the published record and
     is rewritten by every run. When only a notebook's Markdown changed, its executed copy takes
-    the new text without a rerun. After a run, ``report`` compares every table with the
-    published one (:mod:`arssr_core.study.reproduction`).
+    the new text without a rerun. After a run, ``report`` compares every table with the one
+    published at the commit the run started from (:mod:`arssr_core.study.reproduction`).
     """
     import papermill as pm
 
@@ -269,6 +269,9 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, local_path = out_dir / "runs.json", out_dir / "runs.local.json"
     local = json.loads(local_path.read_text()) if local_path.exists() else {}
+    from .reproduction import head_commit
+
+    published = head_commit()  # the results a run is compared with: those published when it started
     rows = []
     todo = notebooks(only)
     print(f"arssr reproduce: profile '{profile}', {len(todo)} notebook(s) -> {out_dir}", flush=True)
@@ -327,7 +330,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         from .reproduction import describe, write_report
 
         ran = [r["notebook"][:2] for r in rows if r["status"] == "ran"]
-        print("\n" + describe(write_report(profile, prefixes=None if only is None else ran)), flush=True)
+        print("\n" + describe(write_report(profile, published, prefixes=None if only is None else ran)), flush=True)
     return rows
 
 

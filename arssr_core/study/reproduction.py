@@ -150,6 +150,13 @@ def compare_table(name: str, published: pd.DataFrame, reproduced: pd.DataFrame) 
     return n, out
 
 
+def head_commit() -> str:
+    """The (short) hash of the repository's HEAD now, or ``"HEAD"`` outside a git clone: a run pins
+    it at its start, so that results committed while it goes on are not compared with themselves."""
+    proc = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "HEAD"
+
+
 def published_table(path: Path, rev: str = "HEAD") -> pd.DataFrame | None:
     """The table at ``path`` as committed at git revision ``rev`` (``None`` if it is not there)."""
     try:
