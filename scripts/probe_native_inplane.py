@@ -19,7 +19,8 @@ a folder with only a committed ``best.pt`` and its records is continued from it 
 Adam state, as the committed runs' stretches were), keeping the weights at the steps of
 ``SNAPSHOTS``. ``score`` prints the PSNR at issue 15's requests (3 and 5 mm slices along each
 axis, isotropic x2 to x4; cubic degradation, fp32) on the validation slabs and/or notebook 09's
-Colin27 cube. ``table`` joins score CSVs and prints the differences ``A - B`` per subject, their
+Colin27 cube. ``table`` joins score CSVs and prints the differences ``A - B`` (``--diff A-B``, or ``A:B`` where
+the names hold a dash) per subject, their
 mean over the validation slabs (with and without the CAT12 template, a smooth 0.5 mm average
 on which every sharpening model loses) and on the test cube.
 """
@@ -140,7 +141,7 @@ def score(runs: dict[str, str], where: str, threads: int, csv: str | None) -> pd
 def table(csvs: Sequence[str], diffs: Sequence[str]) -> None:
     df = pd.concat([pd.read_csv(c) for c in csvs], ignore_index=True)
     wide = df.pivot_table(index=["subject", "scale"], columns="method", values="psnr")
-    pairs = [d.split("-", 1) for d in diffs]
+    pairs = [d.split(":", 1) if ":" in d else d.split("-", 1) for d in diffs]  # A:B where names hold "-"
     out = pd.DataFrame({f"{a} - {b}": wide[a] - wide[b] for a, b in pairs})
     order = list(REQUESTS)
     fmt = lambda v: f"{v:+.2f}"  # noqa: E731
@@ -171,7 +172,7 @@ def main() -> None:
     s.add_argument("--csv", default=None)
     tb = sub.add_parser("table")
     tb.add_argument("csvs", nargs="+")
-    tb.add_argument("--diff", nargs="+", required=True, help="A-B pairs of method names")
+    tb.add_argument("--diff", nargs="+", required=True, help="A-B (or A:B) pairs of method names")
     a = ap.parse_args()
     if a.cmd == "train":
         train(a.out, a.native, a.until, a.threads)
