@@ -392,22 +392,30 @@ def test_cli_end_to_end_real_volume(tmp_path, ckpt, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cubic.nii", "sr.nii.gz", "t1_crop.nii.gz"]
 
 
-def test_method_arssr_thick_takes_the_thick_slice_run_by_default(tmp_path, small_nifti, monkeypatch, capsys):
-    """``--method arssr-thick`` reads ``<checkpoints>/pretrained/arssr-rdn-aniso/best.pt`` (not
-    ArSSR-RDN's, nor $ARSSR_CHECKPOINT); without it the error names that run and how to make it."""
+@pytest.mark.parametrize("method, run", [("arssr-thick", "arssr-rdn-aniso"), ("arssr-iso", "arssr-rdn-iso")])
+def test_methods_beyond_the_paper_take_their_own_run_by_default(tmp_path, small_nifti, monkeypatch, capsys,
+                                                                 method, run):
+    """``--method arssr-thick`` reads ``<checkpoints>/pretrained/arssr-rdn-aniso/best.pt``,
+    ``--method arssr-iso`` ``.../arssr-rdn-iso/best.pt`` (not ArSSR-RDN's, nor $ARSSR_CHECKPOINT);
+    without it the error names that run and how to make it."""
     import arssr_core.infer.engine as eng
 
     monkeypatch.setattr(eng, "checkpoints_dir", lambda p: tmp_path / "ck" / p)
     monkeypatch.setenv("ARSSR_CHECKPOINT", str(tmp_path / "nowhere.pt"))
-    with pytest.raises(CheckpointError, match="arssr-rdn-aniso.*arssr_core.study.pretrain --only arssr-rdn-aniso"):
-        eng.default_checkpoint("arssr-thick")
-    thick = tmp_path / "ck" / "pretrained" / "arssr-rdn-aniso" / "best.pt"
-    thick.parent.mkdir(parents=True)
-    save_checkpoint(thick, tiny_arssr(seed=3))
-    assert eng.default_checkpoint("arssr-thick") == thick
+    with pytest.raises(CheckpointError, match=f"{run}.*arssr_core.study.pretrain --only {run}"):
+        eng.default_checkpoint(method)
+    other = tmp_path / "ck" / "pretrained" / "arssr-rdn" / "best.pt"  # the default's run must not be taken
+    other.parent.mkdir(parents=True)
+    save_checkpoint(other, tiny_arssr(seed=5))
+    ck = tmp_path / "ck" / "pretrained" / run / "best.pt"
+    ck.parent.mkdir(parents=True)
+    save_checkpoint(ck, tiny_arssr(seed=3))
+    assert eng.default_checkpoint(method) == ck
     out = tmp_path / "o.nii.gz"
-    rc, err = run_cli(["upsample", small_nifti, "-o", str(out), "--scale", "1", "1", "3", "--method", "arssr-thick",
+    rc, err = run_cli(["upsample", small_nifti, "-o", str(out), "--scale", "1", "1", "3", "--method", method,
                        "-q"], capsys)
     assert rc == 0, err
-    ref = upsample_volume(load_volume(small_nifti), GridRequest(scale=(1, 1, 3)), checkpoint=thick)
+    ref = upsample_volume(load_volume(small_nifti), GridRequest(scale=(1, 1, 3)), checkpoint=ck)
     np.testing.assert_array_equal(load_volume(out).data, ref.data)
+    not_ref = upsample_volume(load_volume(small_nifti), GridRequest(scale=(1, 1, 3)), checkpoint=other)
+    assert not np.array_equal(load_volume(out).data, not_ref.data)

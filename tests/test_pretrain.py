@@ -232,3 +232,18 @@ def test_train_arssr_runs_a_sections_cool_down_after_its_main_stretch_and_reuses
     again = ex.train_arssr("smoke", "rdn", section="anisotropic", overrides=over, out_dir=tmp_path, progress=False,
                            check=False)
     assert again["finished"] and (tmp_path / "best.pt").read_bytes() == before  # a finished cool-down is kept
+
+
+def test_the_continued_runs_caveat_states_their_budgets_and_that_each_is_one_training_run():
+    """Notebook 09's verdicts carry the continued runs' steps and learning rates, read from the
+    profile, and say that the intervals do not cover another draw of the training data."""
+    from arssr_core.study.experiments import continued_caveat
+
+    cfg = load_profile("cpu")
+    text = continued_caveat("cpu")
+    for section, tag in (("anisotropic", "arssr-rdn-aniso"), ("isotropic_control", "arssr-rdn-iso")):
+        steps, cool = cfg[section]["train"]["steps"], cfg[section]["cooldown"]
+        assert f"{tag} {steps} steps at lr {float(cfg[section]['train']['lr']):g}" in text
+        assert f"then {cool['steps']} from its kept weights at lr {float(cool['lr']):g}" in text
+    assert text.startswith(f"Continued from {cfg['anisotropic']['from']}")
+    assert "one training run" in text and "not another draw of the training data" in text

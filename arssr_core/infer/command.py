@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.nifti import Volume, load_volume, save_volume
 from ..errors import RequestError
-from .engine import CUDA_CHUNK, DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, upsample_volume
+from .engine import CUDA_CHUNK, DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, METHODS, upsample_volume
 from .grid import DEFAULT_MAX_VOXELS, GridRequest
 
 EPILOG = """\
@@ -32,7 +32,7 @@ examples:
   arssr upsample t1.nii.gz -o t1_sr.nii.gz --shape 256 256 256 --precision bf16
   arssr upsample dicom/series_folder -o t1_sr.nii.gz --scale 2
       a DICOM series (a folder, or one file of it), converted with dcm2niix first
-  arssr upsample t1.nii.gz -o t1_sr.nii.gz --scale 2 --checkpoint checkpoints/pretrained/arssr-rdn-iso/best.pt
+  arssr upsample t1.nii.gz -o t1_sr.nii.gz --scale 2 --method arssr-iso
       ArSSR-RDN trained further on isotropic samples (notebook 09's ArSSR-iso, beyond the paper's
       budget): +0.53 to +0.60 dB PSNR over the default at x2-x4 on a 96^3 cube of Colin27
   arssr upsample t1.nii.gz -o t1_cubic.nii.gz --scale 2 --method cubic
@@ -73,13 +73,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     m = p.add_argument_group("method (default: the trained ArSSR model)").add_mutually_exclusive_group()
     m.add_argument("--checkpoint", metavar="PATH",
                    help="an ArSSR checkpoint (any scale) or a per-scale baseline checkpoint (its scale only)")
-    m.add_argument("--method", choices=["arssr", "arssr-thick", "cubic"], default="arssr",
+    m.add_argument("--method", choices=list(METHODS), default="arssr",
                    help="'arssr' (default): the paper's ArSSR-RDN; 'arssr-thick': ArSSR-RDN trained further "
                         "on thick-slice samples as well, for slices that average the tissue they span (a 96^3 cube of "
                         "Colin27, notebook 09, fp32: +1.02 dB PSNR over the same training on isotropic samples at 1x1x3 mm "
                         "with a Gaussian slice profile, +1.00 at 1x1x5; +0.08 to +0.65 dB at 3 and 5 mm slices under "
                         "cubic sampling; 0.05-0.10 dB lower at isotropic x2-x4; on a very smooth input, the 0.5 mm "
                         "CAT12 template, 3.3 dB below that training and 4.7 dB below cubic at 1x1x3); "
+                        "'arssr-iso': ArSSR-RDN trained the same further steps on isotropic samples only "
+                        "(beyond the paper's budget; +0.53 to +0.60 dB over 'arssr' at x2-x4 on that cube), "
+                        "the better model for isotropic requests; "
                         "'cubic': cubic-spline interpolation, no model")
     r = p.add_argument_group("compute")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],

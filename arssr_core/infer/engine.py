@@ -444,11 +444,11 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
 
 # ----------------------------------------------------------------------------- volumes
 
-METHODS = ("arssr", "arssr-thick", "cubic")
+METHODS = ("arssr", "arssr-thick", "arssr-iso", "cubic")
 
 
 #: The committed model folder of each model method of ``arssr upsample``.
-MODEL_RUNS = {"arssr": "arssr-rdn", "arssr-thick": "arssr-rdn-aniso"}
+MODEL_RUNS = {"arssr": "arssr-rdn", "arssr-thick": "arssr-rdn-aniso", "arssr-iso": "arssr-rdn-iso"}
 
 
 def default_checkpoint(method: str = "arssr") -> Path:
@@ -507,8 +507,8 @@ def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arss
 
     ``method``: ``arssr`` (a ``model`` object, or a ``checkpoint`` path, or the default
     checkpoint; a per-scale baseline checkpoint is accepted at its trained scale),
-    ``arssr-thick`` (the same, its default the model trained on thick slices as well) or
-    ``cubic``. The output keeps the input's orientation and field of view (affine from
+    ``arssr-thick`` (the same, its default the model trained on thick slices as well),
+    ``arssr-iso`` (its default ArSSR-RDN trained further on isotropic samples) or ``cubic``. The output keeps the input's orientation and field of view (affine from
     :func:`output_grid`) and a copy of its header with ``descrip`` naming method and scale.
     """
     if method not in METHODS:

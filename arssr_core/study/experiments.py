@@ -360,7 +360,10 @@ def continued_caveat(profile: str) -> str:
                          + (f", then {cool['steps']} from its kept weights at lr {cool['lr']:g}" if cool else ""))
     start = cfg.get("anisotropic", {}).get("from")
     return ((f"Continued from {start} (new Adam state): " if start else "Trained from the identity start: ")
-            + "; ".join(parts) + "; both runs draw the same number of samples, differing only in their kind.")
+            + "; ".join(parts) + "; both runs draw the same number of samples, differing only in their kind. "
+            + "Each model is one training run: the intervals cover where in the brain a difference is measured, "
+            + "not another draw of the training data, which moved runs of ArSSR-RDN's recipe from scratch "
+            + "by tenths of a dB (checkpoints/probe/matched-scratch).")
 
 
 def ablation_at_steps(profile: str, encoders: Sequence[str], steps: Iterable[int]) -> pd.DataFrame:

@@ -103,13 +103,19 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     return {"tag": job.tag, "step": step, "steps": tcfg.steps, "finished": step >= tcfg.steps}
 
 
-def in_cooldown(run: str | Path) -> bool:
-    """True when a run folder's latest state (``last.pt``, else ``best.pt``) is of its cool-down."""
+def cooldown_record(run: str | Path) -> dict[str, Any] | None:
+    """``meta["cooldown"]`` of a run folder's latest state (``last.pt``, else ``best.pt``): where
+    its cool-down started, or None when that state is not of a cool-down."""
     from ..train import read_checkpoint
 
     run = Path(run)
     src = run / "last.pt" if (run / "last.pt").exists() else run / "best.pt"
-    return src.exists() and "cooldown" in read_checkpoint(src)["meta"]
+    return read_checkpoint(src)["meta"].get("cooldown") if src.exists() else None
+
+
+def in_cooldown(run: str | Path) -> bool:
+    """True when a run folder's latest state (``last.pt``, else ``best.pt``) is of its cool-down."""
+    return cooldown_record(run) is not None
 
 
 def main_finished(run: str | Path, steps: int) -> bool:
@@ -141,11 +147,7 @@ def run_cooldown(cfg: dict[str, Any], job: Job, out: Path, spec: dict[str, Any],
     from .experiments import arssr_data
     from ..train import read_checkpoint, train
 
-    def state() -> dict[str, Any] | None:
-        src = out / "last.pt" if (out / "last.pt").exists() else out / "best.pt"
-        return read_checkpoint(src)["meta"].get("cooldown") if src.exists() else None
-
-    c = state()
+    c = cooldown_record(out)
     if c is None:
         m = read_checkpoint(out / "best.pt")["meta"]
         c = {"from_step": int(m.get("best_step", m.get("step", 0))), "steps": int(cool["steps"]), "lr": float(cool["lr"])}
@@ -154,7 +156,7 @@ def run_cooldown(cfg: dict[str, Any], job: Job, out: Path, spec: dict[str, Any],
     ccfg = cooldown_config(tcfg, c["from_step"], cool)
 
     def done() -> bool:
-        return main_finished(out, ccfg.steps) and state() is not None
+        return main_finished(out, ccfg.steps) and cooldown_record(out) is not None
 
     if done():
         return {"tag": job.tag, "step": ccfg.steps, "steps": ccfg.steps, "finished": True}
@@ -162,7 +164,7 @@ def run_cooldown(cfg: dict[str, Any], job: Job, out: Path, spec: dict[str, Any],
     while not done():
         if stop_by is not None and time.time() > stop_by:
             break
-        started = (out / "last.pt").exists() and "cooldown" in read_checkpoint(out / "last.pt")["meta"]
+        started = (out / "last.pt").exists() and cooldown_record(out) is not None  # last.pt is of the cool-down
         before = int(read_checkpoint(out / "last.pt")["train_state"]["step"]) if started else -1
         train(spec, ds, val, ccfg, out, resume=started, progress=False, stop_after=chunk,
               meta={**meta, "cooldown": c}, init_from=None if started else out / "best.pt",
