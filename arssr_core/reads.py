@@ -3,7 +3,10 @@
 When ``$ARSSR_READ_LOG`` names a file, importing :mod:`arssr_core` installs an audit hook
 (:func:`sys.addaudithook`) in that process: every file it opens for reading under the
 study's input folders (the checkpoints, the data's ``raw/`` and ``prepared/``, and the result
-tables other notebooks wrote; not the registry archive cache nor the cached SR volumes) is appended to the log once. ``arssr reproduce`` sets the variable
+tables other notebooks wrote; not the registry archive cache nor the cached SR volumes) is appended to the log once.
+Files read from a profile's result cache (``results/<profile>/cache``: SR volumes and atlas
+priors an earlier run computed) go to a second log beside it (:func:`cache_log`), so that a run
+record can say how much of its work it took from there rather than did. ``arssr reproduce`` sets the variable
 for each notebook's kernel and stores the files with their content hashes in the notebook's
 record, so that changing one byte of a checkpoint or a prepared volume reruns exactly the
 notebooks that read it.
@@ -32,11 +35,26 @@ def watched_roots() -> list[Path]:
     return sorted({r.resolve() for r in roots})
 
 
+def cache_roots() -> list[Path]:
+    """Every profile's result cache (``results/<profile>/cache``), whether it exists yet or not."""
+    from .paths import REPO_ROOT
+
+    results = Path(os.environ.get("ARSSR_RESULTS", REPO_ROOT / "results"))
+    return sorted((p / "cache").resolve() for p in results.iterdir() if p.is_dir()) if results.is_dir() else []
+
+
+def cache_log(log: str | Path) -> Path:
+    """The log, beside ``log``, of the files a process read from a result cache."""
+    return Path(f"{log}.cache")
+
+
 def install(log: str | Path) -> None:
-    """Log every file under :func:`watched_roots` that this process opens for reading."""
+    """Log every file under :func:`watched_roots` that this process opens for reading, and every
+    file it reads from a result cache (:func:`cache_roots`) to :func:`cache_log`."""
     if _STATE:
         return
-    _STATE.update(log=str(log), roots=[str(r) + os.sep for r in watched_roots()], seen=set(), busy=False)
+    _STATE.update(log=str(log), roots=[str(r) + os.sep for r in watched_roots()],
+                  caches=[str(r) + os.sep for r in cache_roots()], seen=set(), busy=False)
 
     def hook(event: str, args: tuple) -> None:
         if event != "open" or _STATE["busy"]:
@@ -45,12 +63,18 @@ def install(log: str | Path) -> None:
         if not isinstance(path, (str, os.PathLike)) or (mode and any(c in str(mode) for c in "wax+")):
             return
         p = os.path.abspath(os.fspath(path))
-        if p in _STATE["seen"] or not any(p.startswith(r) for r in _STATE["roots"]):
+        if p in _STATE["seen"]:
+            return
+        if any(p.startswith(r) for r in _STATE["roots"]):
+            target = _STATE["log"]
+        elif any(p.startswith(r) for r in _STATE["caches"]):
+            target = str(cache_log(_STATE["log"]))
+        else:
             return
         _STATE["seen"].add(p)
         _STATE["busy"] = True
         try:
-            with open(_STATE["log"], "a") as f:
+            with open(target, "a") as f:
                 f.write(p + "\n")
         finally:
             _STATE["busy"] = False

@@ -45,9 +45,20 @@ def test_parameters_are_shown_once_in_a_provenance_box_and_code_is_folded(tmp_pa
     box = cells[1]["source"]
     for text in ("`profile = 'smoke'`", "394 s", "2026-11-26 12:00:00", "a 2-core CPU", "abc1234", "scales = [2, 4]"):
         assert text in box
+    assert "cache" not in box  # a run that computed everything says nothing of a cache
     assert "hide-input" in cells[2]["metadata"]["tags"]
     outs = cells[2]["outputs"]
     assert len(outs) == 1 and "text/html" in outs[0]["data"]  # progress bars and the path repr are gone
+
+
+def test_the_provenance_box_says_how_many_results_a_run_took_from_the_cache(tmp_path):
+    """A run that reused an earlier run's cached results says so next to its time, which a
+    fresh clone would not match."""
+    dst = tmp_path / "out.ipynb"
+    prepare_notebook(_executed(tmp_path), dst, "cpu", {"seconds": 70.4, "finished": "2026-11-28 07:17:47",
+                                                        "cache_reads": 412}, "abc1234")
+    box = json.loads(dst.read_text())["cells"][1]["source"]
+    assert "in 70 s, taking 412 results" in box and "a fresh clone computes them" in box
 
 
 def test_smoke_pages_carry_the_warning_first(tmp_path):

@@ -72,6 +72,9 @@ def test_a_kernel_records_the_checkpoint_and_data_files_it_reads(tmp_path):
     from arssr_core.reads import read_log
 
     assert read_log(log) == sorted([(ckpts / "run" / "best.pt").resolve(), verdicts.resolve()])
+    from arssr_core.reads import cache_log
+
+    assert read_log(cache_log(log)) == [(results / "cpu" / "cache" / "sr.npy").resolve()]  # reused, counted apart
 
 
 def test_markdown_only_edit_is_copied_into_the_executed_notebook(tmp_path):

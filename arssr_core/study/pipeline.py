@@ -288,7 +288,10 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         print(f"[{i}/{len(todo)}] {nb.name}: running with {nb_params}", flush=True)
         t0 = time.perf_counter()
         log = out_dir / f".{nb.stem}.reads"
+        from ..reads import cache_log, read_log
+
         log.unlink(missing_ok=True)
+        cache_log(log).unlink(missing_ok=True)
         previous = os.environ.get("ARSSR_READ_LOG")
         os.environ["ARSSR_READ_LOG"] = str(log)  # the kernel records the input files it reads
         try:
@@ -308,15 +311,15 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
             else:
                 os.environ["ARSSR_READ_LOG"] = previous
         dt = time.perf_counter() - t0
-        from ..reads import read_log
-
         inputs = input_hashes(read_log(log))
+        reused = len(read_log(cache_log(log)))  # results an earlier run here computed (SR volumes, priors)
         log.unlink(missing_ok=True)
+        cache_log(log).unlink(missing_ok=True)
         from ..device import describe_machine
 
         entry = {"key": key, "params": nb_params, "seconds": round(dt, 1),
                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine(),
-                 "environment": environment(), "inputs": inputs}
+                 "environment": environment(), "inputs": inputs, "cache_reads": reused}
         for path in (state_path, local_path):  # re-read: another run may have written
             state = json.loads(path.read_text()) if path.exists() else {}
             state[nb.name] = entry
@@ -324,7 +327,8 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
                 tmp.write_text(json.dumps(state, indent=2))
         local[nb.name] = entry
         rows.append({"notebook": nb.name, "status": "ran", "seconds": dt})
-        print(f"[{i}/{len(todo)}] {nb.name}: done in {dt:.0f} s", flush=True)
+        took = f" ({reused} results taken from the cache of an earlier run)" if reused else ""
+        print(f"[{i}/{len(todo)}] {nb.name}: done in {dt:.0f} s{took}", flush=True)
     _summary(rows)
     if report and any(r["status"] == "ran" for r in rows):
         from .reproduction import describe, write_report
