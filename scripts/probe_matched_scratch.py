@@ -42,10 +42,10 @@ def probe_config(sampling: str, seed: int) -> tuple[dict, str]:
     training recipe and identity start (no ``from``)."""
     cfg = copy.deepcopy(load_profile("cpu"))
     section = SECTIONS[sampling]
-    train = {**cfg["arssr"]["train"], "snapshots": [], "snapshot_steps": []}
-    cfg[section] = {"seed": int(seed), "train": train}
+    thick_samples = cfg["anisotropic"]["sampling"]
+    cfg[section] = {"seed": int(seed), "train": {**cfg["arssr"]["train"], "snapshots": [], "snapshot_steps": []}}
     if sampling == "thick":
-        cfg[section]["sampling"] = dict(load_profile("cpu")["anisotropic"]["sampling"])
+        cfg[section]["sampling"] = thick_samples
     return cfg, section
 
 

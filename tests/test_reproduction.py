@@ -13,6 +13,17 @@ from arssr_core.study import pipeline, reproduction
 from arssr_core.paths import REPO_ROOT
 from conftest import write_notebook
 
+
+@pytest.fixture
+def tiny_study(tmp_path, monkeypatch):
+    """A study of one tiny notebook (``00_tiny``), its results under ``tmp_path/results``."""
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    write_notebook(nbdir / "00_tiny.ipynb", "1 + 1")
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
+    return nbdir
+
 NB = REPO_ROOT / "notebooks" / "03_main_test.ipynb"
 
 
@@ -106,13 +117,8 @@ def test_markdown_only_edit_is_copied_into_the_executed_notebook(tmp_path):
     assert not pipeline.refresh_markdown(src, out)
 
 
-def test_a_fresh_clone_reruns_what_its_committed_record_says_is_current(tmp_path, monkeypatch):
+def test_a_fresh_clone_reruns_what_its_committed_record_says_is_current(tmp_path, tiny_study):
     """A committed runs.json whose keys match is not enough to skip: only a run on this clone is."""
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    write_notebook(nbdir / "00_tiny.ipynb", "1 + 1")
-    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
-    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
     rows = pipeline.reproduce("smoke", report=False)
     assert [r["status"] for r in rows] == ["ran"]
     out = tmp_path / "results" / "smoke" / "notebooks"
@@ -217,13 +223,8 @@ def test_a_partial_run_updates_only_its_notebooks_tables_in_the_report(tmp_path,
     assert len(pd.read_csv(res / "reproduction.csv")) == 2
 
 
-def test_a_run_compares_with_the_results_published_when_it_started(tmp_path, monkeypatch):
+def test_a_run_compares_with_the_results_published_when_it_started(tiny_study, monkeypatch):
     """Results committed while a run goes on must not become what the run is compared with."""
-    nbdir = tmp_path / "notebooks"
-    nbdir.mkdir()
-    write_notebook(nbdir / "00_tiny.ipynb", "1 + 1")
-    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", nbdir)
-    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path / "results"))
     heads = iter(["c0ffee1", "beef002"])  # HEAD at the start, then after a commit made mid-run
     monkeypatch.setattr(reproduction, "head_commit", lambda: next(heads))
     asked = []

@@ -508,8 +508,8 @@ def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arss
     ``method``: ``arssr`` (a ``model`` object, or a ``checkpoint`` path, or the default
     checkpoint; a per-scale baseline checkpoint is accepted at its trained scale),
     ``arssr-thick`` (the same, its default the model trained on thick slices as well),
-    ``arssr-iso`` (its default ArSSR-RDN trained further on isotropic samples) or ``cubic``. The output keeps the input's orientation and field of view (affine from
-    :func:`output_grid`) and a copy of its header with ``descrip`` naming method and scale.
+    ``arssr-iso`` (its default ArSSR-RDN trained further on isotropic samples) or ``cubic``.
+    The output keeps the input's orientation and field of view (affine from :func:`output_grid`) and a copy of its header with ``descrip`` naming method and scale.
     """
     if method not in METHODS:
         raise RequestError(f"unknown method '{method}' ({', '.join(METHODS)})")

@@ -269,6 +269,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, local_path = out_dir / "runs.json", out_dir / "runs.local.json"
     local = json.loads(local_path.read_text()) if local_path.exists() else {}
+    from ..reads import cache_log, read_log
     from .reproduction import head_commit
 
     published = head_commit()  # the results a run is compared with: those published when it started
@@ -288,8 +289,6 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         print(f"[{i}/{len(todo)}] {nb.name}: running with {nb_params}", flush=True)
         t0 = time.perf_counter()
         log = out_dir / f".{nb.stem}.reads"
-        from ..reads import cache_log, read_log
-
         log.unlink(missing_ok=True)
         cache_log(log).unlink(missing_ok=True)
         previous = os.environ.get("ARSSR_READ_LOG")
