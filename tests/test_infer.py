@@ -303,8 +303,17 @@ def test_help_has_examples(capsys):
         main(["upsample", "--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    for s in ("--scale 1 1 3", "--voxel-size", "--method cubic", "--checkpoint", "make reproduce"):
+    for s in ("--scale 1 1 3", "--voxel-size", "--method cubic", "--checkpoint", "which method"):
         assert s in text
+
+
+def test_help_fits_one_screen(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["upsample", "--help"])
+    text = capsys.readouterr().out
+    assert len(text.splitlines()) <= 50, len(text.splitlines())
+    assert " dB" not in text and " s," not in text  # measurements live in the README and the book
 
 
 def test_cli_bad_inputs(tmp_path, small_nifti, ckpt, capsys, monkeypatch):
@@ -341,7 +350,8 @@ def test_cli_bad_inputs(tmp_path, small_nifti, ckpt, capsys, monkeypatch):
         ([small_nifti, "-o", out, "--scale", "2.5", "--checkpoint", str(srcnn)], "trained for scale 2 only"),
         ([small_nifti, "-o", out, "--scale", "2", "--checkpoint", str(rdn)], "cannot super-resolve"),
         ([small_nifti, "-o", out, "--scale", "2", "--checkpoint", str(bad_ckpt)], "not a readable checkpoint"),
-        ([small_nifti, "-o", out, "--scale", "2"], "make reproduce"),
+        ([small_nifti, "-o", out, "--scale", "2"], "no trained arssr-rdn-iso checkpoint"),
+        ([small_nifti, "-o", out, "--scale", "2", "--method", "arssr"], "make reproduce"),
         ([small_nifti, "-o", out, "--scale", "2", "--checkpoint", ckpt, "--precision", "fp16",
           "--device", "cpu"], "fp16 is for CUDA"),
     ]
@@ -380,7 +390,8 @@ def test_cli_end_to_end_real_volume(tmp_path, ckpt, capsys):
         assert int(o.header["sform_code"]) == int(vin.header["sform_code"])
         assert int(o.header["qform_code"]) == (int(vin.header["qform_code"]) or 1)  # save_volume: 0 -> 1
         assert o.header.get_xyzt_units()[0] == "mm"
-        assert "arssr-rdn" in o.header["descrip"].item().decode()
+        assert o.header["descrip"].item().decode().startswith("arssr SR arssr-rdn x")  # the checkpoint's model
+        assert o.header["descrip"].item().decode().endswith((" fp32", " bf16"))  # and the precision used
         data = np.asarray(o.dataobj)
         assert np.isfinite(data).all() and data.min() >= vin.data.min() - 1e-3
     # cubic through the same door
@@ -415,6 +426,9 @@ def test_methods_beyond_the_paper_take_their_own_run_by_default(tmp_path, small_
     rc, err = run_cli(["upsample", small_nifti, "-o", str(out), "--scale", "1", "1", "3", "--method", method,
                        "-q"], capsys)
     assert rc == 0, err
+    from arssr_core.device import pick_device, pick_precision
+    used = pick_precision("auto", pick_device("auto"))
+    assert load_volume(out).header["descrip"].item().decode() == f"arssr SR {method} x1x1x3 {used}"  # not arssr-rdn
     ref = upsample_volume(load_volume(small_nifti), GridRequest(scale=(1, 1, 3)), checkpoint=ck)
     np.testing.assert_array_equal(load_volume(out).data, ref.data)
     not_ref = upsample_volume(load_volume(small_nifti), GridRequest(scale=(1, 1, 3)), checkpoint=other)

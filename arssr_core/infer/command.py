@@ -12,42 +12,39 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..data.nifti import Volume, load_volume, save_volume
+from ..device import pick_device, pick_precision
 from ..errors import RequestError
 from .engine import CUDA_CHUNK, DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, METHODS, upsample_volume
 from .grid import DEFAULT_MAX_VOXELS, GridRequest
 
-EPILOG = """\
-examples:
-  arssr upsample t1.nii.gz -o t1_sr.nii.gz --scale 2.5
-      every axis 2.5x finer (a 2 mm scan becomes 0.8 mm), with the trained ArSSR model
-  arssr upsample thick.nii.gz -o iso.nii.gz --scale 1 1 3 --method arssr-thick
-      thick slices along the third array axis to isotropic; the other axes unchanged
-  arssr upsample t1.nii.gz -o t1_07.nii.gz --voxel-size 0.7
-      a 0.7 mm isotropic grid over the same field of view (voxel size rounded so the grid fits it)
-  arssr upsample t1.nii.gz -o t1_sr.nii.gz --shape 256 256 256 --precision bf16
-  arssr upsample dicom/series_folder -o t1_sr.nii.gz --scale 2
-      a DICOM series (a folder, or one file of it), converted with dcm2niix first
-  arssr upsample t1.nii.gz -o t1_sr.nii.gz --scale 2 --method arssr-iso
-      ArSSR-RDN trained further on isotropic samples (notebook 09's ArSSR-iso, beyond the paper's
-      budget): +0.53 to +0.60 dB PSNR over the default at x2-x4 on a 96^3 cube of Colin27
-  arssr upsample t1.nii.gz -o t1_cubic.nii.gz --scale 2 --method cubic
-      cubic-spline interpolation, the reference any method should beat
-  arssr upsample t1.nii.gz -o t1_srcnn.nii.gz --scale 2 --checkpoint checkpoints/cpu/srcnn3d-x2/best.pt
-      a per-scale CNN baseline (only at the scale it was trained for)
+#: The method ``arssr upsample`` uses when none is given: the one recommended for both kinds of
+#: request (isotropic, thick slices) on the held-out validation slabs
+#: (:func:`arssr_core.study.advice.method_choice`; a test keeps the two in step).
+DEFAULT_METHOD = "arssr-iso"
 
-notes:
-  Axes are array axes (i, j, k) of the file, not world axes. The output covers the same
-  field of view, keeps the orientation, and its affine places every voxel centre at the
-  right world position. Intensities: the model sees the input min-max scaled to [0, 1];
-  the output is mapped back to the input's range.
-  Without --checkpoint, the trained arssr-rdn of the default profile is used
-  (checkpoints/pretrained/arssr-rdn/best.pt, then checkpoints/cpu/arssr-rdn/best.pt, or
-  $ARSSR_CHECKPOINT); get one with `make reproduce` or `arssr train arssr-rdn`.
+EPILOG = """\
+which method (chosen on held-out validation scans, never on the test subject):
+  arssr-iso    default: best on held-out scans, isotropic and thick slices alike
+  arssr        the paper's ArSSR-RDN at the study's budget (the study's tables)
+  arssr-thick  experimental; lost to arssr-iso on held-out thick slices
+  cubic        no model; beat every model on the smoothest held-out scan (a
+               0.5 mm template) at 3x thicker slices. Measurements: README.
+
+examples:
+  arssr upsample t1.nii.gz -o sr.nii.gz --scale 2.5
+  arssr upsample thick.nii.gz -o iso.nii.gz --scale 1 1 3    (3x along axis 3)
+  arssr upsample t1.nii.gz -o sr.nii.gz --voxel-size 0.7
+  arssr upsample dicom_folder -o sr.nii.gz --scale 2 --method cubic
+
+Axes are array axes. The output keeps field of view and orientation, places each
+voxel at its world position and names method, scale and precision in its header.
+fp32 gives the same numbers on every machine. Weights: checkpoints/pretrained/.
 """
 
 
@@ -56,57 +53,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "upsample",
         help="super-resolve a 3D NIfTI volume at any scale (ArSSR, cubic or a per-scale baseline)",
-        description="Super-resolve a 3D MR volume (NIfTI) onto a finer grid over the same field of view. "
-                    "Give the output grid as a scale, a voxel size or a shape.",
+        description="Super-resolve a 3D MR volume onto a finer grid over the same field of view.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=30),
     )
-    p.add_argument("input", metavar="IN", help="the 3D volume to super-resolve: a NIfTI file (.nii, .nii.gz) or a DICOM series (a folder, or one file of it)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.nii.gz",
-                   help="where to write the result (.nii or .nii.gz; written atomically)")
-    g = p.add_argument_group("output grid (give exactly one)").add_mutually_exclusive_group(required=True)
-    g.add_argument("--scale", type=float, nargs="+", metavar="S",
-                   help="one factor for every axis (2.5) or one per array axis (1 1 3)")
-    g.add_argument("--voxel-size", type=float, nargs="+", metavar="MM",
-                   help="target voxel size in mm: one value (isotropic) or three")
-    g.add_argument("--shape", type=int, nargs=3, metavar=("X", "Y", "Z"), help="target grid shape")
-    m = p.add_argument_group("method (default: the trained ArSSR model)").add_mutually_exclusive_group()
-    m.add_argument("--checkpoint", metavar="PATH",
-                   help="an ArSSR checkpoint (any scale) or a per-scale baseline checkpoint (its scale only)")
-    m.add_argument("--method", choices=list(METHODS), default="arssr",
-                   help="'arssr' (default): the paper's ArSSR-RDN; 'arssr-thick': ArSSR-RDN trained further "
-                        "on thick-slice samples as well, for slices that average the tissue they span (a 96^3 cube of "
-                        "Colin27, notebook 09, fp32: +1.02 dB PSNR over the same training on isotropic samples at 1x1x3 mm "
-                        "with a Gaussian slice profile, +1.00 at 1x1x5; +0.08 to +0.65 dB at 3 and 5 mm slices under "
-                        "cubic sampling; 0.05-0.10 dB lower at isotropic x2-x4; on a very smooth input, the 0.5 mm "
-                        "CAT12 template, 3.3 dB below that training and 4.7 dB below cubic at 1x1x3); "
-                        "'arssr-iso': ArSSR-RDN trained the same further steps on isotropic samples only "
-                        "(beyond the paper's budget; +0.53 to +0.60 dB over 'arssr' at x2-x4 on that cube), "
-                        "the better model for isotropic requests; "
-                        "'cubic': cubic-spline interpolation, no model")
+    p.add_argument("input", metavar="IN", help="a NIfTI file or a DICOM series (folder or file)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="a .nii or .nii.gz (written atomically)")
+    g = p.add_argument_group("output grid (exactly one)").add_mutually_exclusive_group(required=True)
+    g.add_argument("--scale", type=float, nargs="+", metavar="S", help="one factor (2.5) or one per axis (1 1 3)")
+    g.add_argument("--voxel-size", type=float, nargs="+", metavar="MM", help="in mm: one value or three")
+    g.add_argument("--shape", type=int, nargs=3, metavar="N", help="the grid's shape")
+    m = p.add_argument_group("method").add_mutually_exclusive_group()
+    m.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD, metavar="M",
+                   help=f"{DEFAULT_METHOD} (default), {', '.join(x for x in METHODS if x != DEFAULT_METHOD)}")
+    m.add_argument("--checkpoint", metavar="PATH", help="an ArSSR or per-scale baseline checkpoint")
     r = p.add_argument_group("compute")
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="auto = CUDA when PyTorch sees a GPU, else CPU")
-    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto (default) = bf16 where the hardware computes it natively (CUDA; a CPU with "
-                        "AVX512-BF16 or AMX), else fp32 (fp16 on CUDA without bf16). Measured on the 2-core "
-                        "study CPU with AMX, Colin27 x2: fp32 65 s, bf16 25 s; bf16's output differs from fp32's by 0.006 RMS "
-                        "on the brain (0.2-0.4 dB PSNR on a 96^3 brain cube), so use fp32 for numbers to compare "
-                        "across machines (the study's tables are fp32). On a CPU "
-                        "without native bf16, bf16 is emulated and about 50x slower than fp32, so auto "
-                        "takes fp32 there. fp16 is CUDA only")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], metavar="D",
+                   help="auto (CUDA if any), cpu, cuda")
+    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], metavar="P",
+                   help="auto (bf16 if native, else fp32), fp32, bf16, fp16")
     r.add_argument("--max-voxels", type=int, default=DEFAULT_MAX_VOXELS, metavar="N",
-                   help=f"refuse outputs larger than N voxels (default {DEFAULT_MAX_VOXELS:,} = 512^3)")
+                   help=f"refuse larger outputs (default {DEFAULT_MAX_VOXELS:,})")
     r.add_argument("--chunk", type=int, default=None, metavar="N",
-                   help=f"decoder points per call (default {DEFAULT_CHUNK:,} on the CPU, where small batches "
-                        f"stay in cache, {CUDA_CHUNK:,} on a GPU)")
+                   help=f"decoder points per call ({DEFAULT_CHUNK:,}; GPU {CUDA_CHUNK:,})")
     r.add_argument("--tile-voxels", type=int, default=None, metavar="N",
-                   help=f"run networks on tiles of at most N input voxels (default {DEFAULT_MAX_TILE_VOXELS:,} in "
-                        f"fp32, {2 * DEFAULT_MAX_TILE_VOXELS:,} in bf16/fp16: peak memory under 3 GiB); lower it to "
-                        "use less memory, raise it to avoid tiling (faster)")
-    r.add_argument("--halo", type=int, default=-1, metavar="N",
-                   help="context voxels around each tile (default -1: the network's full receptive "
-                        "field, exact; a smaller N is faster on tiled inputs and approximate)")
+                   help=f"input voxels per tile (default {DEFAULT_MAX_TILE_VOXELS:,})")
+    r.add_argument("--halo", type=int, default=-1, metavar="N", help="context around a tile (default: exact)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
     return p
@@ -160,6 +132,22 @@ def read_input(path: str | Path) -> Volume:
     return vol
 
 
+def output_description(engine_text: str, method: str, checkpoint: str | None, precision: str, device: str) -> str:
+    """The output header's description: what ran, at what scale, in what precision
+    (``arssr SR arssr-iso x2 bf16``; ``arssr SR cubic x1x1x3``). ``engine_text`` is the engine's
+    ``arssr SR <model> x<scale>``: without ``--checkpoint`` the model is named by the CLI method
+    (``arssr-iso``, not the architecture ``arssr-rdn`` it shares with ``arssr``)."""
+    words = engine_text.split()
+    if method == "cubic" and checkpoint is None:
+        return engine_text[:79]
+    if checkpoint is None and len(words) >= 4:
+        words[2] = method
+    with warnings.catch_warnings():  # the engine has warned already where bf16 is only emulated
+        warnings.simplefilter("ignore")
+        used = pick_precision(precision, pick_device(device))
+    return " ".join(words + [used])[:79]
+
+
 def run(args: argparse.Namespace) -> int:
     """Action of ``arssr upsample``; returns the exit code (errors raise ArssrError)."""
     out_path = check_output_path(args.output)
@@ -180,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision, chunk=args.chunk, max_tile_voxels=args.tile_voxels,
         halo=None if args.halo < 0 else args.halo, progress=not args.quiet, timings=timings,
     )
+    out.header["descrip"] = output_description(out.header["descrip"].item().decode(), args.method,
+                                               args.checkpoint, args.precision, args.device).encode()
     try:
         save_volume(out_path, out.data, out.affine, out.header)
     except OSError as e:

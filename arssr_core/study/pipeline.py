@@ -90,7 +90,7 @@ def _split_top(text: str) -> list[str]:
 
 
 #: Package files that cannot change a notebook's results (running, checking and publishing them).
-NOT_RESULTS = {"pipeline.py", "book.py", "cli.py", "command.py", "dicom.py", "reads.py", "reproduction.py"}
+NOT_RESULTS = {"pipeline.py", "book.py", "cli.py", "command.py", "dicom.py", "reads.py", "reproduction.py", "advice.py"}
 
 
 def _strip_docs(tree: ast.AST) -> ast.AST:
