@@ -135,7 +135,7 @@ def test_the_results_page_leaves_out_columns_that_only_restate_the_id(tmp_path, 
                   "file": ["train/mni152.nii.gz", "test/colin27.nii.gz"], "n": [1, 2]}
                  ).to_csv(tmp_path / "cpu" / "tables" / "00_data_volumes.csv", index=False)
     page = results_page("cpu")
-    assert "without role, name: parts of its first column" in page
+    assert "Not shown: role, name (parts of the first column)" in page
     assert ">role<" not in page and ">name<" not in page
     assert ">kind<" in page and ">file<" in page and "test/colin27.nii.gz" in page
 
@@ -153,23 +153,6 @@ def test_every_figure_a_notebook_draws_gets_a_numbered_caption_under_it(tmp_path
     md = ["".join(c["source"]) for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "markdown"]
     assert md[-2].startswith("**Figure 3.1.** Each metric against the scale")
     assert md[-1].startswith("**Figures 3.2-3.3.** Every method at x4 around a lesion")
-
-
-def test_a_gallery_of_saved_figures_gets_a_numbered_caption_under_each_image(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    gallery = nbformat.v4.new_code_cell("for p in paths:\n    display(Markdown(f'`{p.name}`'))\n    display(Image(p))")
-    gallery.outputs = []
-    for name in ("03_metrics_vs_scale", "07_examples"):
-        gallery.outputs += [nbformat.v4.new_output("display_data", data={"text/markdown": f"`{name}.png`"}),
-                            nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
-    nb.cells = [nbformat.v4.new_markdown_cell("# 08 · Figures"), gallery]
-    src, dst = tmp_path / "08_figures.ipynb", tmp_path / "out.ipynb"
-    nbformat.write(nb, src)
-    prepare_notebook(src, dst, "cpu")
-    outs = [c for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "code"][0]["outputs"]
-    kinds = ["image" if "image/png" in o["data"] else o["data"]["text/markdown"][:12] for o in outs]
-    assert kinds == ["image", "**Figure 8.1", "image", "**Figure 8.2"]
-    assert "Each metric against the scale" in outs[1]["data"]["text/markdown"]
 
 
 def test_run_tables_keep_each_runs_numbers_and_move_shared_settings_to_the_caption():
@@ -365,3 +348,104 @@ def test_the_front_page_summary_counts_the_verdicts_and_states_their_shared_cave
     assert "**1 held**, **2 did not hold**, **0 inconclusive**, **0 untestable**" in page
     assert f"What every verdict rests on: {budget}" in page and page.count(budget) == 1
     assert "<notebooks/03_main_test>" in page and "- C beats D" in page
+
+
+def test_a_cell_tagged_remove_stdout_shows_no_printed_log_but_keeps_its_results(tmp_path):
+    """``remove-stdout``: a setup cell's printed log lines ("preparing cpu datasets ...") stay out
+    of the page; its tables and the printed lines of untagged cells stay."""
+    nb = nbformat.v4.new_notebook()
+    setup = nbformat.v4.new_code_cell("prepare(profile)")
+    setup.metadata["tags"] = ["remove-stdout"]
+    setup.outputs = [nbformat.v4.new_output("stream", name="stdout", text="24 records (0 written)\n"),
+                     nbformat.v4.new_output("display_data", data={"text/html": "<table></table>"})]
+    talk = nbformat.v4.new_code_cell("print(n)")
+    talk.outputs = [nbformat.v4.new_output("stream", name="stdout", text="test subjects: colin27\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 04 · Lesions"), setup, talk]
+    src, dst = tmp_path / "04_lesion.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    prepare_notebook(src, dst, "cpu")
+    text = dst.read_text()
+    assert "24 records" not in text and "<table>" in text and "test subjects: colin27" in text
+
+
+def test_a_long_path_in_a_notebook_table_wraps_at_its_folders(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("report.table(models)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": (
+        '<table><tr><td class="data">checkpoints/pretrained/arssr-rdn-aniso/best.pt</td>'
+        '<td>1x1x3</td><td>a/b</td></tr></table>')})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 09 · Thick"), cell]
+    src, dst = tmp_path / "09_thick_slices.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    prepare_notebook(src, dst, "cpu")
+    text = dst.read_text()
+    assert "checkpoints/<wbr>pretrained/<wbr>arssr-rdn-aniso/<wbr>best.pt" in text
+    assert "<td>a/b</td>" in text  # a short one is left alone
+
+
+def test_the_results_page_folds_long_tables_splits_wide_ones_and_prints_whole_numbers(tmp_path, monkeypatch):
+    from arssr_core.study.book import FOLD_ROWS, TABLE_ROOM_PX, estimated_table_widths, results_page
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    tables = tmp_path / "cpu" / "tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame({"tag": ["rescnn-x2"] * (FOLD_ROWS + 5), "step": [4250.0] * (FOLD_ROWS + 5),
+                  "psnr": [30.123456] * (FOLD_ROWS + 5)}).to_csv(tables / "02_learning_curves.csv", index=False)
+    pd.DataFrame({"model": ["srcnn3d", "dcsrn"], **{f"setting_number_{i}": ["a value of some length", "x"]
+                                                    for i in range(12)}}).to_csv(tables / "02_baseline_runs.csv", index=False)
+    page = results_page("cpu")
+    assert "<details><summary>02_learning_curves: 25 rows</summary>" in page
+    assert "02_baseline_runs</summary>" not in page  # two rows: shown open
+    assert ">4250<" in page and "4250.0000" not in page and ">30.12<" in page
+    assert "columns 1 of " in page and "[CSV](tables/02_baseline_runs.csv)" in page
+    assert "How each per-scale baseline was trained" in page  # its sentence
+    widths = estimated_table_widths(page)
+    assert len(widths) > 2 and all(w <= TABLE_ROOM_PX for _, w in widths), widths
+
+
+def test_every_published_table_has_a_sentence_on_the_results_page():
+    from arssr_core.study.book import TABLE_NOTES
+
+    published = {p.stem for p in (REPO_ROOT / "results" / "cpu" / "tables").glob("*.csv")}
+    assert published and not published - set(TABLE_NOTES), sorted(published - set(TABLE_NOTES))
+
+
+def test_a_markdown_and_tag_edit_reaches_the_executed_copy_without_a_rerun(tmp_path):
+    from arssr_core.study.pipeline import refresh_markdown
+
+    src, executed = tmp_path / "src.ipynb", tmp_path / "run.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# old"), nbformat.v4.new_code_cell("prepare(profile)")]
+    nbformat.write(nb, executed)
+    nb.cells[0].source = "# new"
+    nb.cells[1].metadata["tags"] = ["remove-stdout"]
+    nbformat.write(nb, src)
+    assert refresh_markdown(src, executed)
+    cells = json.loads(executed.read_text())["cells"]
+    assert "".join(cells[0]["source"]) == "# new" and cells[1]["metadata"]["tags"] == ["remove-stdout"]
+    nb.cells[1].source = "prepare(profile, redo=True)"  # a code edit needs a rerun: nothing copied
+    nbformat.write(nb, src)
+    assert not refresh_markdown(src, executed)
+
+
+@pytest.mark.slow
+def test_no_table_of_the_published_book_is_wider_than_its_column(tmp_path):
+    """The cpu book built from the committed results: every table's estimated width fits the
+    column at a 1280 px window; where Chromium is installed, nothing on any page scrolls sideways."""
+    import importlib.util
+    import shutil
+
+    from arssr_core.study.book import build_book, estimated_table_widths
+
+    html = build_book("cpu").parent
+    pages = [p for p in html.rglob("*.html") if "_static" not in p.parts and "</body>" in p.read_text()]
+    wide = [(p.name, cap[:50], w) for p in pages for cap, w in estimated_table_widths(p.read_text()) if w > 676]
+    assert not wide, wide
+    if shutil.which("chromium") is None:
+        return
+    spec = importlib.util.spec_from_file_location("layout", REPO_ROOT / "scripts" / "check_book_layout.py")
+    layout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layout)
+    scrolls = {p.name: found for p in pages if not p.name.startswith(("genindex", "search"))
+               for found in [layout.sideways(p)] if found}
+    assert not scrolls, scrolls

@@ -153,8 +153,8 @@ def test_smoke_book_has_a_page_per_notebook_with_tables_and_figures(smoke_study)
         assert "<table" in text, f"{name} shows no table"
         assert re.search(r"<img [^>]*src=\"[^\"]*\.png\"|data:image/png", text), f"{name} shows no figure"
     results = (html / "results.html").read_text()
-    assert "Table 03_main_test" in results and "<img" in results
-    assert results.count("<img") == len(re.findall(r"Figure \d+ \(", results))  # every figure captioned
+    assert "<strong>03_main_test</strong>" in results and "<img" in results
+    assert results.count("<img") == results.count('class="caption-number"')  # every figure captioned
     for page in [html / "results.html", *(html / "notebooks").glob("*.html")]:
         text = page.read_text()
         assert not re.search(r"\d+ rows × \d+ columns", text), f"{page.name}: a truncated table"

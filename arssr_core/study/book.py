@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -133,27 +134,15 @@ def _figure_captions(cell: dict, seen: list[int]) -> dict | None:
     return {"cell_type": "markdown", "metadata": {}, "source": f"**{number}.** {text}\n"}
 
 
-_NAMED_IMAGE = re.compile(r"^`([\w.-]+)\.png`$")
+#: The text of a table cell that is one long path (no space, a "/", 25 characters or more).
+_LONG_PATH_CELL = re.compile(r"(<td[^>]*>)([^<\s]*/[^<\s]*)<(?=/td>)")
 
 
-def _caption_named_images(cell: dict, seen: list[int]) -> None:
-    """A gallery cell shows each saved figure as its file name (Markdown) then the image:
-    the name becomes a numbered caption under the image (``seen`` counts the page's figures)."""
-    outs, pending = [], None
-    for o in cell.get("outputs", []):
-        md = "".join(o.get("data", {}).get("text/markdown", "")).strip()
-        m = _NAMED_IMAGE.match(md) if md else None
-        if m:
-            pending = m.group(1)
-            continue
-        outs.append(o)
-        if pending and "image/png" in o.get("data", {}):
-            seen[0] += 1
-            text = f"**Figure {seen[1] if len(seen) > 1 else 0}.{seen[0]}.** {caption(pending)} (`{pending}.png`)"
-            outs.append({"output_type": "display_data", "metadata": {},
-                         "data": {"text/markdown": text, "text/plain": text}})
-            pending = None
-    cell["outputs"] = outs
+def _break_path(m: re.Match) -> str:
+    """A table cell's path (:data:`_LONG_PATH_CELL`) with a line-break opportunity after each "/"
+    when it is 25 characters or longer."""
+    text = m.group(2)
+    return m.group(1) + (text.replace("/", "/<wbr>") if len(text) >= 25 else text) + "<"
 
 
 def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = None, commit: str = "?") -> None:
@@ -173,7 +162,9 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
             continue  # shown in the provenance box
         if cell["cell_type"] == "code":
             cell.setdefault("metadata", {})["tags"] = sorted(set(tags) | {"hide-input"})
-            cell["outputs"] = [o for o in cell.get("outputs", []) if not _is_residue(o)]
+            quiet = "remove-stdout" in tags  # a setup cell whose printed lines are a log, not a result
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not _is_residue(o)
+                               and not (quiet and o.get("output_type") == "stream" and o.get("name") == "stdout")]
             for o in cell["outputs"]:  # printed paths relative to the repository (or data/results root)
                 if "text" in o:
                     o["text"] = _relative("".join(o["text"]) if isinstance(o["text"], list) else o["text"], roots)
@@ -181,9 +172,9 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
                     if mime in o.get("data", {}):
                         v = o["data"][mime]
                         o["data"][mime] = _relative("".join(v) if isinstance(v, list) else v, roots)
+                if "text/html" in o.get("data", {}):  # a long path in a table cell wraps at its folders
+                    o["data"]["text/html"] = _LONG_PATH_CELL.sub(_break_path, o["data"]["text/html"])
         cells.append(cell)
-        if cell["cell_type"] == "code":
-            _caption_named_images(cell, figures_seen)
         caption_cell = _figure_captions(cell, figures_seen) if cell["cell_type"] == "code" else None
         if caption_cell:
             cells.append(caption_cell)
@@ -269,8 +260,8 @@ CAPTIONS = {
                             "(1 mm in-plane), one panel per thick axis, every method.",
     "09_intervals": "ArSSR-thick against cubic (upper lines) and against its isotropic control ArSSR-iso (lower "
                     "lines) per request: paired differences with bootstrap 95% intervals over brain blocks, right of "
-                    "zero means ArSSR-thick is better; grey band: the margin; open marker: not beyond it. The issue's "
-                    "target is a gain of at least 0.5 dB PSNR over both at 1x1x3 and 1x1x5.",
+                    "zero means ArSSR-thick is better; grey band: the margin; open marker: not beyond it. This study's "
+                    "target (not the paper's) is a gain of at least 0.5 dB PSNR over both at 1x1x3 and 1x1x5.",
     "09_views": "The thickest axial request: the LR input shown as blocks on the 1 mm grid, every "
                 "method and the ground truth, with a zoomed box (lower row).",
     "09_real": "The real 2x2x3 mm scan brought to 1 mm by every method (no ground truth).",
@@ -286,19 +277,168 @@ def caption(stem: str) -> str:
     return CAPTIONS[max(keys, key=len)] if keys else f"Figure written by notebook {stem[:2]}."
 
 
+#: One sentence per table of the Results page: what it holds and how to read it.
+TABLE_NOTES = {
+    "00_data_volumes": "Every prepared volume: its role, where it comes from, its grid and normalisation.",
+    "00_data_lesions": "Each lesion: the real tumour and the synthetic white-matter blobs (radius, volume, contrast).",
+    "01_arssr_vs_cubic_rdn": "ArSSR-RDN against cubic interpolation on the whole test volume; higher PSNR and SSIM are better.",
+    "02_baseline_runs": "How each per-scale baseline was trained: steps, batch, learning rate, precision and its validation PSNR.",
+    "02_baselines_vs_cubic": "Each baseline at its own scale against cubic on the whole test volume.",
+    "02_learning_curves": "Test PSNR of every compared model's kept weights at fractions of its budget: a curve still "
+                          "rising at its last point had not finished learning.",
+    "03_main_test": "Table 1: every method at every scale, five metrics, whole test volume (arrows: which way is better).",
+    "03_extra_scales": "ArSSR at scales no per-scale network can do, with cubic for reference.",
+    "03_scale_consistency": "Each SR volume down-sampled again and compared with its LR input (PSNR, dB). Cubic "
+                            "scores far higher because B-spline interpolation passes through its samples, so "
+                            "down-sampling nearly undoes it: a high value means little detail was added, not a "
+                            "better result.",
+    "03_intervals": "Paired bootstrap 95% intervals of each difference behind the verdicts (a minus b; units: what was resampled).",
+    "03_verdicts": "The main test's verdicts on the paper's claims, with the evidence and caveat of each.",
+    "04_lesion": "Table 2: every method on the lesion volumes, whole volume and inside the lesion masks.",
+    "04_intervals": "Paired bootstrap 95% intervals of ArSSR against every other method on each lesion volume.",
+    "04_verdicts": "The lesion experiment's verdicts.",
+    "05_real_lr": "Table 3: sharpness indices (PSI, LPC-SI; higher is sharper) of the super-resolved real LR scans, "
+                  "which have no ground truth.",
+    "05_profile_consistency": "How much one line through a real scan changes between the x2, x3 and x4 results "
+                              "(lower spread: more consistent across scales).",
+    "05_simulated_pair": "The simulated acquisition pair: every method against the noisy HR reference.",
+    "05_simulated_intervals": "ArSSR minus cubic on the simulated pair, with bootstrap 95% intervals.",
+    "05_verdicts": "The real-scan experiment's verdicts.",
+    "06_segmentation_dice": "Table 4 in long form: Dice of each region, method and scale against the ground truth's segmentation.",
+    "06_segmentation_mean_dice": "The mean Dice over the six regions per method and scale.",
+    "06_dice_intervals": "Block-bootstrap 95% intervals of ArSSR's Dice minus each other method's, per region and scale.",
+    "06_verdicts": "The segmentation experiment's verdicts.",
+    "07_ablation_runs": "How each encoder's ArSSR was trained (equal idle-CPU time as steps).",
+    "07_encoder_ablation": "Table 5: the three encoders at equal time, every metric, whole test volume.",
+    "07_equal_steps": "The encoders' test PSNR at equal optimiser steps.",
+    "07_verdicts": "The encoder ablation's verdicts.",
+    "08_claims_vs_measured": "Every verdict of the study in one table (the front page groups them).",
+    "09_thick_slices": "Thick-slice requests on the test region: every method at every request.",
+    "09_intervals": "Paired bootstrap 95% intervals of the thick-slice comparisons.",
+    "09_slice_profiles": "The thick-slice requests under other slice profiles (cubic, Gaussian).",
+    "09_validation_slabs": "Every method on the four held-out validation slabs: the evidence the CLI's method "
+                           "advice is decided on.",
+    "09_slice_sharpness": "Sharpness along the thick axis relative to the truth (1: as sharp), with PSNR.",
+    "09_real_thick": "Sharpness indices of the real thick-slice scan brought to 1 mm (no ground truth).",
+    "09_verdicts": "The thick-slice experiment's verdicts (this study's own targets, not the paper's).",
+}
+
+#: Tables with more rows than this are folded on the Results page (a click opens them).
+FOLD_ROWS = 20
+#: Room for a table in the book's column at a 1280 px window (px; 676 measured in Chromium).
+TABLE_ROOM_PX = 660
+
+
+def _shown(v: object) -> str:
+    """A cell as the book's tables print it (numbers to four places, integers whole)."""
+    if isinstance(v, float) and not pd.isna(v):
+        return f"{v:.4f}"
+    return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+
+
+def column_width_px(name: object, values: pd.Series) -> int:
+    """A generous estimate of a column's width in the book's compact tables (0.8 rem type):
+    its longest unbreakable piece of text (header words and cells break at spaces and at
+    ``<wbr>``) at 7 px a character, plus the cell padding (a little wider than Chromium lays out)."""
+    pieces = [w for w in str(name).split()] + [t for v in values for t in
+                                               _shown(v).replace("<wbr>", " ").split()]
+    return 7 * max((len(t) for t in pieces), default=1) + 10
+
+
+def column_groups(df: pd.DataFrame, room: int = TABLE_ROOM_PX) -> list[list[str]]:
+    """The columns of ``df`` in groups that each fit ``room`` px, every group led by the first
+    column (the row's name); one group when the whole table fits."""
+    first, rest = df.columns[0], list(df.columns[1:])
+    widths = {c: column_width_px(c, df[c]) for c in df.columns}
+    groups, cur, used = [], [], widths[first]
+    for c in rest:
+        if cur and used + widths[c] > room:
+            groups.append([first, *cur])
+            cur, used = [], widths[first]
+        cur.append(c)
+        used += widths[c]
+    groups.append([first, *cur])
+    return groups
+
+
+def _whole_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with float columns that hold only whole numbers (steps, counts) as integers:
+    "4250", not "4250.0000"."""
+    out = df.copy()
+    for c in out.select_dtypes("float").columns:
+        v = out[c].dropna()
+        if len(v) and (v == v.round()).all() and v.abs().max() < 2 ** 53:
+            out[c] = out[c].astype("int64") if len(v) == len(out) else \
+                out[c].map(lambda x: "" if pd.isna(x) else str(int(x)))
+    return out
+
+
+class _TableText(HTMLParser):
+    """The cell texts of every ``<table>`` of a page: a list per table of rows of cells, with
+    a space where a ``<wbr>`` lets a line break (hidden ``<style>`` text left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.caption: list[str] = []
+        self._cell: list[str] | None = None
+        self._in_caption = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+            self.caption.append("")
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th") and self.tables and self.tables[-1]:
+            self._cell = []
+        elif tag == "wbr" and self._cell is not None:
+            self._cell.append(" ")
+        elif tag == "caption":
+            self._in_caption = True
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "caption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        elif self._in_caption and self.caption:
+            self.caption[-1] += data
+
+
+def estimated_table_widths(page_html: str) -> list[tuple[str, int]]:
+    """``(caption, px)`` for every table of a built page: the sum over its columns of
+    :func:`column_width_px` of the column's cells (a generous estimate of Chromium's layout,
+    for a check that needs no browser)."""
+    parser = _TableText()
+    parser.feed(page_html)
+    out = []
+    for cap, rows in zip(parser.caption, parser.tables):
+        ncol = max((len(r) for r in rows), default=0)
+        cols = [[r[i] for r in rows if i < len(r)] for i in range(ncol)]
+        out.append((cap.strip(), sum(column_width_px("", pd.Series(c, dtype=object)) for c in cols)))
+    return out
+
+
 def results_page(profile: str) -> str:
-    """Markdown page with every table (CSV, shown whole) and figure (PNG, captioned) of a
-    profile, grouped by experiment, with a sentence each."""
+    """Markdown page with every table (CSV) and figure (PNG, captioned) of a profile, grouped by
+    experiment: a sentence per experiment and per table, wide tables split into column groups
+    that fit the page, long ones folded, each with a link to its CSV."""
     from .report import table
 
     res = results_dir(profile)
     lines = [f"# Results ({profile} profile)\n", _banner(profile),
              f"Every table and figure that the notebooks wrote under `results/{profile}/`, "
              "as computed by the code (nothing here is typed in by hand), grouped by experiment. "
-             "In score tables an arrow says whether higher or lower is better.\n"]
+             "In score tables an arrow says whether higher or lower is better. Tables longer than "
+             f"{FOLD_ROWS} rows are folded: click to open them. Each table links to its CSV file.\n"]
     csvs = sorted((res / "tables").glob("*.csv"))
     figs = sorted((res / "figures").glob("*.png"))
-    n = 0
     for prefix, (title, what) in EXPERIMENTS.items():
         mine = [c for c in csvs if c.name.startswith(prefix)]
         pics = [f for f in figs if f.name.startswith(prefix)]
@@ -307,14 +447,20 @@ def results_page(profile: str) -> str:
         lines += [f"\n## {prefix} · {title}\n", what + "\n"]
         for csv in mine:
             df, restated = _without_restated(pd.read_csv(csv, dtype={"notebook": str}))  # "03", not 3
-            cap = f"Table {csv.stem}" + (f" (without {', '.join(restated)}: parts of its first column; "
-                                         "the CSV has them)" if restated else "")
-            lines += ["```{raw} html\n<div class=\"result-table\">" + table(_breakable_paths(df), cap).to_html()
-                      + "</div>\n```\n"]
-        for fig in pics:
-            n += 1
+            df = _breakable_paths(_whole_numbers(df))
+            note = TABLE_NOTES.get(csv.stem, "")
+            dropped = (f" Not shown: {', '.join(restated)} (parts of the first column)." if restated else "")
+            lines.append(f"**{csv.stem}** ({len(df)} rows; [CSV](tables/{csv.name})). {note}{dropped}\n")
+            groups = column_groups(df)
+            html = "".join("<div class=\"result-table\">" + table(df[cols], None if len(groups) == 1 else
+                                                                   f"columns {i + 1} of {len(groups)}").to_html()
+                           + "</div>" for i, cols in enumerate(groups))
+            if len(df) > FOLD_ROWS:
+                html = f"<details><summary>{csv.stem}: {len(df)} rows</summary>{html}</details>"
+            lines += ["```{raw} html\n" + html + "\n```\n"]
+        for fig in pics:  # Sphinx numbers them ("Fig. 3")
             lines += [f"```{{figure}} figures/{fig.name}\n:name: fig-{fig.stem}\n:width: 100%\n\n"
-                      f"Figure {n} ({fig.stem}): {caption(fig.stem)}\n```\n"]
+                      f"{caption(fig.stem)} (`{fig.stem}`)\n```\n"]
     return "\n".join(lines)
 
 
@@ -465,6 +611,8 @@ def build_book(profile: str = "cpu") -> Path:
     if (BOOK_DIR / "_static").exists():  # the book's CSS (tables that fit or scroll)
         shutil.copytree(BOOK_DIR / "_static", stage / "_static")
     (stage / "results.md").write_text(results_page(profile))
+    if (res / "tables").exists():  # the Results page links each table's CSV: tables/<name>.csv in the built book
+        shutil.copytree(res / "tables", stage / "extra" / "tables")
     (stage / "reproduction.md").write_text(reproduction_page(profile))
     commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "?"
@@ -472,6 +620,7 @@ def build_book(profile: str = "cpu") -> Path:
         prepare_notebook(nb, stage / "notebooks" / nb.name, profile, records.get(nb.name), commit)
     cfg = yaml.safe_load((BOOK_DIR / "_config.yml").read_text())
     cfg["title"] = f"{cfg.get('title', 'arssr')} ({profile} profile)"
+    cfg.setdefault("sphinx", {}).setdefault("config", {})["html_extra_path"] = ["extra"]
     (stage / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     toc = {"format": "jb-book", "root": "intro",
            "parts": [{"caption": "Experiments", "chapters": [{"file": f"notebooks/{nb.stem}"} for nb in executed]},

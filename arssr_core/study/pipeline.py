@@ -216,8 +216,10 @@ def environment() -> dict[str, Any]:
 
 
 def refresh_markdown(src: Path, executed: Path) -> bool:
-    """Copy the Markdown cells of a notebook into its executed copy when only they changed (the
-    code cells match one for one); returns True if the executed notebook was rewritten."""
+    """Copy the Markdown cells of a notebook, and the tags of its code cells (``remove-stdout``:
+    how the book shows a cell, not what it computes), into its executed copy when only they
+    changed (the code cells match one for one); returns True if the executed notebook was
+    rewritten."""
     a = json.loads(src.read_text())
     b = json.loads(executed.read_text())
     ran = [c for c in b["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
@@ -229,6 +231,10 @@ def refresh_markdown(src: Path, executed: Path) -> bool:
     for x, y in zip(a["cells"], ran):
         if x["cell_type"] == "markdown" and text(x) != text(y):
             y["source"] = x["source"]
+            changed = True
+        tags = x.get("metadata", {}).get("tags", [])
+        if x["cell_type"] == "code" and tags != y.get("metadata", {}).get("tags", []):
+            y.setdefault("metadata", {})["tags"] = tags
             changed = True
     if changed:
         with atomic_path(executed) as tmp:
