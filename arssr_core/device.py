@@ -3,10 +3,9 @@
 - Device ``auto``: CUDA when PyTorch sees a GPU, else the CPU.
 - Precision ``auto``: bf16 only where the hardware computes it natively, fp32 elsewhere.
   Native bf16 means CUDA with bf16 support (else fp16 there), or a CPU that reports
-  AVX512-BF16 or AMX-BF16. On a CPU without them PyTorch emulates bf16, which was measured
-  about 50x slower than fp32 (Conv3d 64->64, 4x24^3, forward and backward, one thread on
-  an AVX2 CPU: fp32 0.57 s, bf16 29.7 s). The capability is read from the CPU, never
-  assumed; :func:`machine` describes it for run records and benchmarks.
+  AVX512-BF16 or AMX-BF16. On a CPU without them PyTorch emulates bf16, many times slower
+  than fp32 (``benchmarks/results/bench_train_avx2.txt``). The capability is read from the
+  CPU, never assumed; :func:`machine` describes it for run records and benchmarks.
 """
 
 from __future__ import annotations

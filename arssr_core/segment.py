@@ -422,8 +422,8 @@ def segment(
 
     ``image``: ``(X, Y, Z)`` on the same grid as the ground truth the priors came from
     (``affine`` must match ``priors.affine``), intensities in [0, 1]. Returns uint8
-    labels ``(X, Y, Z)``: 0 outside ``priors.mask``, 1..6 as :data:`REGION_NAMES`.
-    About 45 s for a 181x217x181 volume on 2 cores.
+    labels ``(X, Y, Z)``: 0 outside ``priors.mask``, 1..6 as :data:`REGION_NAMES`
+    (its time: ``benchmarks/bench_segment.py``).
     """
     image = _check_volume(image, what)
     affine = _check_affine(affine, what)

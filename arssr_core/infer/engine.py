@@ -17,15 +17,12 @@ ArSSR (:func:`super_resolve`)
     by ``halo + 1`` voxels of real context on every side that has any), the features of
     the core plus one voxel are kept, and the output cells nearest to that core are
     decoded before the next tile is encoded. Peak memory is then the encoder's
-    activations on one tile (about 1.7 KiB per LR voxel for the RDN in fp32, 0.9 KiB in
-    bf16, measured), that tile's features (512 B per voxel for the 128-channel
-    encoders), one box of interpolated features (64 MiB) and the output (4 B per
-    output voxel), whatever the input size. The default ``halo=None`` is the encoder's
-    receptive-field radius (:func:`receptive_radius`, 28 for the RDN): tiling is then
-    exact up to float rounding. A shorter halo costs less compute (halo 16 instead of 28
-    roughly halves the tiling overhead of a 128^3 LR) and measured here at rounding level
-    too (max |feature diff| 1.5e-7 at halo 16, 1.8e-6 at halo 8, RDN trained a few
-    minutes, features ~0.09; random weights: 5e-7 at halo 12), but is not guaranteed.
+    activations on one tile, that tile's features (512 B per voxel for the 128-channel
+    encoders), one box of interpolated features (64 MiB) and the output (4 B per output
+    voxel), whatever the input size (measured: ``benchmarks/results/bench_infer.txt``).
+    The default ``halo=None`` is the encoder's receptive-field radius
+    (:func:`receptive_radius`): tiling is then exact up to float rounding. A shorter halo
+    costs less compute and is approximate.
 
 Baselines (:func:`apply_cnn`)
     A per-scale CNN (SRCNN3D, DCSRN, ResCNN) takes the cubic-upsampled, normalised LR
@@ -72,7 +69,7 @@ from .grid import GridRequest, OutputGrid, output_grid
 ENGINE_VERSION = 2
 
 #: Decoder points per call (4,096: its activations, about 4 MiB per layer, stay in the CPU's
-#: caches; measured here 1.7x faster in fp32 and 3.5x in bf16 than calls of 2^17 points).
+#: caches; much faster there than large calls: ``benchmarks/bench_infer.py``).
 DEFAULT_CHUNK = 2 ** 12
 #: Decoder points per call on a GPU, where large batches pay.
 CUDA_CHUNK = 2 ** 18
@@ -95,9 +92,8 @@ def tile_voxels(max_tile_voxels: int | None, precision: str) -> int:
 
 
 #: Most activation memory a per-scale CNN's tile takes (bytes). Its networks run on the HR grid
-#: with a receptive radius of up to 20 voxels, so small tiles recompute wide halos: ResCNN on the
-#: 181x217x181 test volume at x2 took 456 s in fp32 in 2^20-voxel tiles (3.5x the voxels computed)
-#: and 193 s in one tile (peak 5.6 GiB), on the 2-core AMD EPYC limited to AVX2.
+#: with a receptive radius of up to 20 voxels, so small tiles recompute wide halos (a whole
+#: 1 mm brain at x2 in 2^20-voxel tiles computes 3.5x its voxels): large tiles where memory allows.
 CNN_TILE_BYTES = 6 * 2 ** 30
 
 

@@ -25,7 +25,7 @@ def pass_channel(layer: nn.Module, out_ch: int = 0, in_ch: int | None = 0) -> No
 
 
 #: Output voxels per slab of :func:`conv_slabs` (2^15: temporaries of a few MiB that stay in the CPU caches;
-#: measured here 1.3-1.5x faster than whole-volume convolutions, fp32 and bf16).
+#: faster on the CPU than whole-volume convolutions, fp32 and bf16).
 SLAB_VOXELS = 2 ** 15
 #: The same on a GPU, where small kernels waste the device: slabs of 2^22 voxels.
 CUDA_SLAB_VOXELS = 2 ** 22

@@ -550,6 +550,24 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
     return "\n".join(lines)
 
 
+def method_advice(profile: str) -> str:
+    """The CLI's method advice as computed from the profile's validation-slab table
+    (:func:`arssr_core.study.advice.method_choice`), as a page's HTML table; a sentence where
+    there is no such table yet."""
+    from .advice import method_choice, validation_table
+    from .report import table
+
+    try:
+        choice = method_choice(validation_table(profile))
+    except FileNotFoundError:
+        return "*(No validation table yet: notebook 09 writes it.)*\n"
+    shown = choice.rename(columns={"mean_psnr": "mean PSNR (dB)", "gain_vs_cubic": "vs cubic (dB)",
+                                   "worst_vs_cubic": "worst vs cubic", "gain_vs_recommended": "vs recommended",
+                                   "cells_below_cubic": "cells below cubic"})
+    return ("```{raw} html\n<div class=\"result-table\">" + table(shown, "PSNR on the held-out validation slabs "
+            "per kind of request, and the advice it gives", decimals=2).to_html() + "</div>\n```\n")
+
+
 def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) -> str:
     """The front page's summary: how many of the paper's claims held, did not hold, were
     inconclusive or untestable (``08_claims_vs_measured.csv``), each claim linking to the page
@@ -605,6 +623,8 @@ def build_book(profile: str = "cpu") -> Path:
         if page == "intro":
             name = f"{pages.get('08', '08_figures')}.ipynb"
             summary = verdict_summary(profile, pages, is_stale(name, records.get(name)))
+        if page == "rerun":
+            rest = rest.replace("{method-advice}", method_advice(profile))
         (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)
     if (res / "figures").exists():
         shutil.copytree(res / "figures", stage / "figures")
