@@ -60,3 +60,14 @@ def test_study_modules_live_in_the_study_subpackage():
     study = {p.stem for p in (PKG / "study").glob("*.py")} - {"__init__"}
     assert {"experiments", "evaluation", "claims", "report", "viz", "pipeline", "book"} <= study
     assert not top & study
+
+
+def test_the_readme_reads_top_down_in_short_lines():
+    """A newcomer's README: the two commands and the own-scan section come before the study's
+    internals, and no line is longer than 400 characters (measured numbers live in
+    benchmarks/results and the book)."""
+    text = (PKG.parent / "README.md").read_text()
+    assert max(len(line) for line in text.splitlines()) <= 400
+    order = [text.index(h) for h in ("## Two commands", "## Super-resolve your own scan", "## What the study found",
+                                     "## Profiles", "## Data", "## Layout")]
+    assert order == sorted(order)
