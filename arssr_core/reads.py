@@ -48,22 +48,81 @@ def cache_log(log: str | Path) -> Path:
     return Path(f"{log}.cache")
 
 
+def code_log(log: str | Path) -> Path:
+    """The log, beside ``log``, of the package code a process used: the ``arssr_core`` modules it
+    imported (``module:<name>``) and the package's data files it read (profiles, manifests)."""
+    return Path(f"{log}.code")
+
+
+def used_code(log: str | Path) -> list[str]:
+    """The package files (paths relative to the repository, sorted) that a logged process used:
+    each imported module's source file and its packages' ``__init__.py``, and the data files
+    read (:func:`code_log`)."""
+    import importlib.util
+
+    from .paths import REPO_ROOT
+
+    p = code_log(log)
+    files: set[Path] = set()
+    for line in (p.read_text().splitlines() if p.exists() else []):
+        kind, _, name = line.partition(":")
+        if kind == "file":
+            files.add(Path(name))
+            continue
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # the module and every package above it
+            try:
+                spec = importlib.util.find_spec(".".join(parts[:i]))
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin and spec.origin.endswith(".py"):
+                files.add(Path(spec.origin))
+    root = REPO_ROOT.resolve()
+    return sorted(f.resolve().relative_to(root).as_posix() for f in files
+                  if f.exists() and f.resolve().is_relative_to(root))
+
+
 def install(log: str | Path) -> None:
     """Log every file under :func:`watched_roots` that this process opens for reading, and every
     file it reads from a result cache (:func:`cache_roots`) to :func:`cache_log`."""
     if _STATE:
         return
+    package = str(Path(__file__).resolve().parent) + os.sep
     _STATE.update(log=str(log), roots=[str(r) + os.sep for r in watched_roots()],
-                  caches=[str(r) + os.sep for r in cache_roots()], seen=set(), busy=False)
+                  caches=[str(r) + os.sep for r in cache_roots()], package=package, seen=set(), busy=False)
+
+    def note_code(entry: str) -> None:
+        if entry in _STATE["seen"]:
+            return
+        _STATE["seen"].add(entry)
+        _STATE["busy"] = True
+        try:
+            with open(code_log(_STATE["log"]), "a") as f:
+                f.write(entry + "\n")
+        finally:
+            _STATE["busy"] = False
+
+    for name in [m for m in sys.modules if m == "arssr_core" or m.startswith("arssr_core.")]:
+        note_code(f"module:{name}")  # imported before the hook: the package itself, this module
 
     def hook(event: str, args: tuple) -> None:
-        if event != "open" or _STATE["busy"]:
+        if _STATE["busy"]:
+            return
+        if event == "import":
+            if isinstance(args[0], str) and args[0].startswith("arssr_core"):
+                note_code(f"module:{args[0]}")
+            return
+        if event != "open":
             return
         path, mode = args[0], args[1]
         if not isinstance(path, (str, os.PathLike)) or (mode and any(c in str(mode) for c in "wax+")):
             return
         p = os.path.abspath(os.fspath(path))
         if p in _STATE["seen"]:
+            return
+        if p.startswith(_STATE["package"]):  # the package's own data (a profile, a manifest); not its code
+            if not p.endswith((".py", ".pyc")):
+                note_code(f"file:{p}")
             return
         if any(p.startswith(r) for r in _STATE["roots"]):
             target = _STATE["log"]

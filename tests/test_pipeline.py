@@ -95,6 +95,11 @@ def test_smoke_study_runs_every_notebook(smoke_study):
     assert [r["status"] for r in smoke_study["second"]] == ["skipped"] * len(NOTEBOOKS)
     executed = sorted(p.name for p in (smoke_study["results"] / "notebooks").glob("*.ipynb"))
     assert executed == [p.name for p in NOTEBOOKS]
+    records = json.loads((smoke_study["results"] / "notebooks" / "runs.json").read_text())
+    for name, record in records.items():  # each run keyed by the package code it used
+        assert "arssr_core/__init__.py" in record["code"], name
+        assert not any(f.endswith(("book.py", "pipeline.py")) for f in record["code"]), name
+    assert "arssr_core/segment.py" in records["06_segmentation.ipynb"]["code"]
 
 
 @pytest.mark.slow

@@ -239,3 +239,52 @@ def test_head_commit_names_a_revision_git_knows():
 
     rev = reproduction.head_commit()
     assert rev == "HEAD" or subprocess.run(["git", "cat-file", "-e", rev], cwd=reproduction.REPO_ROOT).returncode == 0
+
+
+def test_a_kernel_records_the_package_code_it_uses(tmp_path):
+    """The modules a kernel imports (lazily too) and the package data it reads are its code;
+    modules it never imports are not."""
+    import subprocess
+    import sys
+
+    from arssr_core.reads import used_code
+
+    log = tmp_path / "reads.txt"
+    code = ("import arssr_core\n"
+            "from arssr_core.profiles import load_profile\n"
+            "load_profile('smoke')\n"
+            "def later():\n"
+            "    from arssr_core.metrics import checks\n"
+            "later()\n")
+    env = {**__import__("os").environ, "ARSSR_READ_LOG": str(log)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
+    used = used_code(log)
+    for f in ("arssr_core/__init__.py", "arssr_core/profiles/__init__.py", "arssr_core/profiles/smoke.yaml",
+              "arssr_core/metrics/__init__.py", "arssr_core/metrics/checks.py"):
+        assert f in used, (f, used)
+    assert "arssr_core/segment.py" not in used and "arssr_core/profiles/cpu.yaml" not in used
+
+
+def test_an_edit_reruns_only_the_notebooks_whose_code_it_touches(tmp_path, monkeypatch):
+    """A record lists the package files its run used: editing another module leaves it current;
+    editing one it used, or a notebook cell, does not. A record without the list (older runs)
+    stands for the whole package."""
+    params = {"profile": "cpu"}
+    used = ["arssr_core/metrics/checks.py", "arssr_core/profiles/cpu.yaml"]
+    record = {"key": pipeline.run_key(NB, params, used), "params": params, "code": used, "inputs": {}}
+    legacy = {"key": pipeline.run_key(NB, params), "params": params, "inputs": {}}
+    assert pipeline.is_current(NB, record) and pipeline.is_current(NB, legacy)
+    assert record["key"] != legacy["key"]
+    real = pipeline.code_text
+
+    def edited(name):
+        def text(path):
+            return real(path) + ("\n# edited" if Path(path).as_posix().endswith(name) else "")
+        return text
+
+    monkeypatch.setattr(pipeline, "code_text", edited("arssr_core/segment.py"))  # a module it never imported
+    assert pipeline.is_current(NB, record) and not pipeline.is_current(NB, legacy)
+    monkeypatch.setattr(pipeline, "code_text", edited("arssr_core/metrics/checks.py"))  # one it used
+    assert not pipeline.is_current(NB, record)
+    monkeypatch.setattr(pipeline, "code_text", edited("arssr_core/profiles/cpu.yaml"))  # its profile
+    assert not pipeline.is_current(NB, record)

@@ -46,12 +46,12 @@ def is_stale(name: str, record: dict | None) -> bool:
     changed since (its record's key), or read an input file (weights, data) whose content here
     differs from the recorded one. Input files this machine does not have (a fresh clone
     before ``arssr data prepare``) cannot be checked: they do not make a page stale."""
-    from .pipeline import input_path, inputs_unchanged, run_key
+    from .pipeline import input_path, inputs_unchanged, record_key
 
     src = REPO_ROOT / "notebooks" / name
     if not record or not src.exists():
         return False
-    if record.get("key") != run_key(src, record.get("params", {})):
+    if record.get("key") != record_key(src, record):
         return True
     here = {k: v for k, v in (record.get("inputs") or {}).items() if input_path(k).is_file()}
     return not inputs_unchanged({**record, "inputs": here})

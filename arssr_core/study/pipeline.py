@@ -5,7 +5,9 @@
 
 Each notebook runs with ``profile`` (and any overrides) into
 ``results/<profile>/notebooks/<name>.ipynb``. Its *key* hashes what its results depend on:
-its code cells, its parameters and the ``arssr_core`` code (comments and docstrings ignored);
+its code cells, its parameters and the ``arssr_core`` code its kernel used (the modules it
+imported and the package data it read, listed in its record as ``code``; comments and
+docstrings ignored), so an edit of a module a notebook never imports leaves it current;
 its record also lists every checkpoint and data file the notebook read while it ran
 (:mod:`arssr_core.reads`) with its content hash. A notebook is skipped only when it ran on
 this clone with the same key and inputs (``runs.local.json``, not committed): a fresh
@@ -117,15 +119,25 @@ def code_text(path: Path) -> str:
     return text
 
 
-def _code_hash() -> str:
-    """Hash of the package code that notebooks' results depend on (comments and docstrings ignored)."""
+def package_files() -> list[str]:
+    """Every package file whose content can change a notebook's results (paths relative to the
+    repository, sorted): Python, YAML, JSON and CSV under ``arssr_core/``, less
+    :data:`NOT_RESULTS`."""
+    return sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "arssr_core").rglob("*")
+                  if p.suffix in (".py", ".yaml", ".json", ".csv") and "__pycache__" not in p.parts
+                  and p.name not in NOT_RESULTS)
+
+
+def _code_hash(files: list[str] | None = None) -> str:
+    """Hash of package code (comments and docstrings ignored): of ``files`` (repository-relative
+    paths; those of :data:`NOT_RESULTS` and those gone are left out), or of every file of
+    :func:`package_files` when ``None``."""
     h = hashlib.sha256()
-    for p in sorted((REPO_ROOT / "arssr_core").rglob("*")):
-        if p.name in NOT_RESULTS:
-            continue
-        if p.suffix in (".py", ".yaml", ".json", ".csv") and "__pycache__" not in p.parts:
-            h.update(p.relative_to(REPO_ROOT).as_posix().encode())
-            h.update(code_text(p).encode())
+    chosen = package_files() if files is None else sorted(
+        f for f in set(files) if Path(f).name not in NOT_RESULTS and (REPO_ROOT / f).is_file())
+    for f in chosen:
+        h.update(f.encode())
+        h.update(code_text(REPO_ROOT / f).encode())
     return h.hexdigest()
 
 
@@ -174,11 +186,19 @@ def inputs_unchanged(record: dict | None) -> bool:
 
 def is_current(nb: Path, record: dict | None, params: dict[str, Any] | None = None) -> bool:
     """True when a notebook's record matches the current state: the key of its code, parameters
-    and package code, and the content of every input file it read."""
+    and the package code it used (the record's ``code``; all of the package for a record
+    without one), and the content of every input file it read."""
     if not record:
         return False
-    return record.get("key") == run_key(nb, params if params is not None else record.get("params", {})) \
-        and inputs_unchanged(record)
+    return record.get("key") == record_key(nb, record, params) and inputs_unchanged(record)
+
+
+def record_key(nb: Path, record: dict, params: dict[str, Any] | None = None) -> str:
+    """The key a notebook would have now under ``record``'s parameters (or ``params``) and the
+    package code the record says it used (``code``: the modules its kernel imported and the
+    package data it read; a record without it, made before they were recorded, stands for
+    the whole package)."""
+    return run_key(nb, params if params is not None else record.get("params", {}), record.get("code"))
 
 
 def notebook_code(nb: Path) -> str:
@@ -188,14 +208,18 @@ def notebook_code(nb: Path) -> str:
                                     for c in cells if c["cell_type"] == "code")
 
 
-def run_key(nb: Path, params: dict[str, Any]) -> str:
+def run_key(nb: Path, params: dict[str, Any], code: list[str] | None = None) -> str:
     """Hash of the code a notebook's results depend on: its code cells, its parameters and the
-    package code (comments and docstrings ignored). The files it reads are checked apart, by
-    content (the record's ``inputs``, :func:`is_current`)."""
+    package code, comments and docstrings ignored: the files ``code`` lists (those a run of it
+    used, :func:`arssr_core.reads.used_code`), or the whole package when ``None``. So an edit of
+    a module the notebook never imported leaves its key alone. The files it reads are checked
+    apart, by content (the record's ``inputs``, :func:`is_current`)."""
     h = hashlib.sha256()
     h.update(notebook_code(nb).encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
-    h.update(_code_hash().encode())
+    if code is not None:
+        h.update(b"code:")  # a key over the files used never equals one over the whole package
+    h.update(_code_hash(code).encode())
     return h.hexdigest()
 
 
@@ -275,7 +299,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, local_path = out_dir / "runs.json", out_dir / "runs.local.json"
     local = json.loads(local_path.read_text()) if local_path.exists() else {}
-    from ..reads import cache_log, read_log
+    from ..reads import cache_log, code_log, read_log, used_code
     from .reproduction import head_commit
 
     published = head_commit()  # the results a run is compared with: those published when it started
@@ -285,9 +309,10 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     for i, nb in enumerate(todo, 1):
         declared = _declared_parameters(nb)
         nb_params = {"profile": profile, **{k: v for k, v in (params or {}).items() if k in declared}}
-        key = run_key(nb, nb_params)
+        mine = local.get(nb.name) or {}
         out = out_dir / nb.name
-        if not force and out.exists() and local.get(nb.name, {}).get("key") == key and inputs_unchanged(local.get(nb.name)):
+        if not force and out.exists() and mine and mine.get("key") == record_key(nb, mine, nb_params) \
+                and inputs_unchanged(mine):
             note = ", its new Markdown copied in" if refresh_markdown(nb, out) else ""
             print(f"[{i}/{len(todo)}] {nb.name}: ran here with these inputs, skipped{note}", flush=True)
             rows.append({"notebook": nb.name, "status": "skipped", "seconds": 0.0})
@@ -295,8 +320,9 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         print(f"[{i}/{len(todo)}] {nb.name}: running with {nb_params}", flush=True)
         t0 = time.perf_counter()
         log = out_dir / f".{nb.stem}.reads"
-        log.unlink(missing_ok=True)
-        cache_log(log).unlink(missing_ok=True)
+        for stale in (log, cache_log(log), code_log(log)):
+            stale.unlink(missing_ok=True)
+        snapshot = {f: code_text(REPO_ROOT / f) for f in package_files()}  # the code as the run starts
         previous = os.environ.get("ARSSR_READ_LOG")
         os.environ["ARSSR_READ_LOG"] = str(log)  # the kernel records the input files it reads
         try:
@@ -318,11 +344,14 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         dt = time.perf_counter() - t0
         inputs = input_hashes(read_log(log))
         reused = len(read_log(cache_log(log)))  # results an earlier run here computed (SR volumes, priors)
-        log.unlink(missing_ok=True)
-        cache_log(log).unlink(missing_ok=True)
+        code = used_code(log)
+        changed = [f for f in code if f in snapshot and code_text(REPO_ROOT / f) != snapshot[f]]
+        key = run_key(nb, nb_params, code) if not changed else "edited-while-running"  # never current
+        for done in (log, cache_log(log), code_log(log)):
+            done.unlink(missing_ok=True)
         from ..device import describe_machine
 
-        entry = {"key": key, "params": nb_params, "seconds": round(dt, 1),
+        entry = {"key": key, "params": nb_params, "code": code, "seconds": round(dt, 1),
                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine(),
                  "environment": environment(), "inputs": inputs, "cache_reads": reused}
         for path in (state_path, local_path):  # re-read: another run may have written
