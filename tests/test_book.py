@@ -449,3 +449,23 @@ def test_no_table_of_the_published_book_is_wider_than_its_column(tmp_path):
     scrolls = {p.name: found for p in pages if not p.name.startswith(("genindex", "search"))
                for found in [layout.sideways(p)] if found}
     assert not scrolls, scrolls
+
+
+def test_the_front_page_shows_the_paper_claims_in_its_words_and_order(tmp_path, monkeypatch):
+    from arssr_core.study.book import paper_scorecard
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    (tmp_path / "cpu" / "tables").mkdir(parents=True)
+    assert paper_scorecard("cpu", {}) == ""  # no scorecard yet: nothing shown
+    q = "In terms of PSNR and SSIM [44], ResCNN [12] achieves the best performance for all the scale cases."
+    pd.DataFrame([{"section": "4.2", "paper": q, "quantifier": "all", "reading": "ResCNN best", "verdict": "did not hold",
+                   "evidence": "0 of 6 cells for; x2 PSNR: vs ArSSR -0.6", "caveat": "c"},
+                  {"section": "4.2", "paper": q, "quantifier": "all", "reading": "ArSSR above cubic", "verdict": "held",
+                   "evidence": "6 of 6 cells for", "caveat": "c"},
+                  {"section": "4.6", "paper": "While for LPC-SI [47], ...", "quantifier": "all", "reading": "SRResNet best",
+                   "verdict": "inconclusive", "evidence": "0 of 3 cells for", "caveat": "c"}]
+                 ).to_csv(tmp_path / "cpu" / "tables" / "08_paper_claims.csv", index=False)
+    page = paper_scorecard("cpu", {"08": "08_figures"})
+    assert page.count(q) == 1 and page.index("§4.2") < page.index("§4.6")
+    assert "*ResCNN best* (all): **did not hold**; 0 of 6 cells for." in page
+    assert "**1 held**, **1 did not hold**, **1 inconclusive**, **0 untestable**" in page

@@ -312,7 +312,9 @@ TABLE_NOTES = {
     "07_encoder_ablation": "Table 5: the three encoders at equal time, every metric, whole test volume.",
     "07_equal_steps": "The encoders' test PSNR at equal optimiser steps.",
     "07_verdicts": "The encoder ablation's verdicts.",
-    "08_claims_vs_measured": "Every verdict of the study in one table (the front page groups them).",
+    "08_claims_vs_measured": "Every verdict of the study in one table, in the study's earlier readings of the claims.",
+    "08_paper_claims": "The paper's claims in its own words (sections 4.2-4.6, quoted), each judged cell by cell "
+                       "with intervals under the paper's quantifier; the front page shows them in the paper's order.",
     "09_thick_slices": "Thick-slice requests on the test region: every method at every request.",
     "09_intervals": "Paired bootstrap 95% intervals of the thick-slice comparisons.",
     "09_slice_profiles": "The thick-slice requests under other slice profiles (cubic, Gaussian).",
@@ -568,6 +570,30 @@ def method_advice(profile: str) -> str:
             "per kind of request, and the advice it gives", decimals=2).to_html() + "</div>\n```\n")
 
 
+def paper_scorecard(profile: str, pages: dict[str, str]) -> str:
+    """The front page's scorecard: the paper's claims in its words, in its order
+    (``08_paper_claims.csv``, :mod:`arssr_core.study.paper_claims`): each sentence once, then per
+    reading the verdict under the paper's quantifier and the count of cells behind it."""
+    path = results_dir(profile) / "tables" / "08_paper_claims.csv"
+    if not path.exists():
+        return ""
+    df = pd.read_csv(path, dtype={"section": str})
+    counts = df["verdict"].value_counts()
+    order = ["held", "did not hold", "inconclusive", "untestable"]
+    page = pages.get("08", "08_figures")
+    lines = ["## The paper's claims, in its words\n",
+             "Each checkable sentence of the paper's sections 4.2 to 4.6, quoted, with the paper's own "
+             "quantifier; under it, how the study reads it and the verdict, judged cell by cell (a metric at a "
+             "scale) with paired 95% intervals. A comparison without an interval decides nothing. "
+             + ", ".join(f"**{counts.get(v, 0)} {v}**" for v in order)
+             + f" (the evidence and caveats: notebook {{doc}}`08 <notebooks/{page}>`).\n"]
+    for quote, rows in df.groupby("paper", sort=False):
+        lines.append(f"\n**§{rows['section'].iloc[0]}** “{quote}”\n")
+        for r in rows.itertuples():
+            lines.append(f"- *{r.reading}* ({r.quantifier}): **{r.verdict}**; {str(r.evidence).split(';')[0]}.")
+    return "\n".join(lines) + "\n"
+
+
 def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) -> str:
     """The front page's summary: how many of the paper's claims held, did not hold, were
     inconclusive or untestable (``08_claims_vs_measured.csv``), each claim linking to the page
@@ -578,8 +604,9 @@ def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) ->
     df = pd.read_csv(path, dtype={"notebook": str})
     counts = df["verdict"].value_counts()
     order = ["held", "did not hold", "inconclusive", "untestable"]
-    lines = ["## The verdicts at a glance\n",
-             "Each of the paper's claims tested here, as computed by the notebooks (notebook 08 has the "
+    lines = ["## The study's earlier verdicts\n",
+             "The claims as the study first read them (some more strongly than the paper states them; the "
+             "scorecard above is the paper's word), as computed by the notebooks (notebook 08 has the "
              "evidence and the caveat of each): " + ", ".join(f"**{counts.get(v, 0)} {v}**" for v in order) +
              ". *Held* and *did not hold* need a difference beyond the margin with a 95% interval clear of "
              "zero; *inconclusive* is anything in between; *untestable* means the setup, not the method, "
@@ -622,7 +649,7 @@ def build_book(profile: str = "cpu") -> Path:
         summary = ""
         if page == "intro":
             name = f"{pages.get('08', '08_figures')}.ipynb"
-            summary = verdict_summary(profile, pages, is_stale(name, records.get(name)))
+            summary = paper_scorecard(profile, pages) + verdict_summary(profile, pages, is_stale(name, records.get(name)))
         if page == "rerun":
             rest = rest.replace("{method-advice}", method_advice(profile))
         (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)

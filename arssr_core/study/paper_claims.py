@@ -1,0 +1,280 @@
+"""The paper's claims in its own words, judged cell by cell with intervals.
+
+Each :class:`PaperClaim` quotes one sentence of sections 4.2-4.6 of the paper verbatim (a test
+finds every quote in ``shared/paper/arssr_paper.txt``), keeps the paper's quantifier ("all",
+"most", "generally", or "all but one" where the paper names its one exception) and says how
+the study reads it: which method should win, against which methods, on which metrics and
+scales, in which results table.
+
+A *cell* is one metric at one scale (and subject or region where the table has them). In a
+cell the claimed winner is compared with each other method through a paired 95% interval of
+the study's tables (``*_intervals``): *for* when the difference favours the winner by at least
+the metric's margin (:data:`arssr_core.study.claims.MARGINS`) with the interval clear of zero,
+*against* when it favours the other method that way, else *inconclusive*; a comparison with no
+interval is inconclusive whatever its point estimate, so no verdict rests on one. A cell is
+*for* when every comparison in it is, *against* when one is.
+
+A claim's verdict from its cells (``n`` of them):
+
+* all: *held* when every cell is for; *did not hold* when a cell is against; else *inconclusive*;
+* all but one: *held* when at most one cell is not for; *did not hold* when two are against;
+* most, generally: *held* when more than half the cells are for; *did not hold* when the cells
+  for, even with every inconclusive one counted for, are at most half; else *inconclusive*;
+* *untestable* when no cell can be judged (the table or the methods are missing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from ..paths import REPO_ROOT, results_dir
+from .claims import MARGINS
+from .evaluation import BETTER, metric_label
+
+QUANTIFIERS = ("all", "all but one", "most", "generally")
+STATUSES = ("held", "did not hold", "inconclusive", "untestable")
+
+
+@dataclass(frozen=True)
+class PaperClaim:
+    """One checkable claim of the paper: its section, its sentence (verbatim), its quantifier,
+    and how the study reads it (``winner`` better than each of ``others`` on ``metrics`` at
+    ``scales`` in ``table``; ``sign=-1``: worse instead). ``where`` filters the table's rows
+    (``{"region": "whole"}``); ``cells_by`` are the columns besides scale and metric that make
+    a cell (subject, region)."""
+
+    section: str
+    quote: str
+    quantifier: str
+    reading: str
+    table: str
+    intervals: str | None
+    winner: str
+    metrics: tuple[str, ...]
+    others: tuple[str, ...] | None = None
+    scales: tuple[float, ...] | None = None
+    sign: int = 1
+    where: Mapping[str, object] = field(default_factory=dict)
+    cells_by: tuple[str, ...] = ()
+    scale_col: str = "scale"  # the table's column of scales or requests (05: ``request``)
+
+    def __post_init__(self) -> None:
+        if self.quantifier not in QUANTIFIERS:
+            raise ValueError(f"{self.section}: quantifier {self.quantifier!r} is not one of {QUANTIFIERS}")
+
+
+_PERCEPTUAL = ("lpips", "psi", "lpc_si")
+_CNNS = ("SRCNN3D", "DCSRN", "ResCNN")
+
+#: The checkable claims of sections 4.2-4.6, in the paper's order.
+CLAIMS: tuple[PaperClaim, ...] = (
+    PaperClaim("4.2", "In terms of PSNR and SSIM [44], ResCNN [12] achieves the best performance for all the scale "
+               "cases, while our ArSSR model only scores higher than cubic interpolation.", "all",
+               "ResCNN has the highest PSNR and SSIM of the five methods at x2, x3, x4",
+               "03_main_test", "03_intervals", "ResCNN", ("psnr", "ssim"), scales=(2, 3, 4)),
+    PaperClaim("4.2", "In terms of PSNR and SSIM [44], ResCNN [12] achieves the best performance for all the scale "
+               "cases, while our ArSSR model only scores higher than cubic interpolation.", "all",
+               "ArSSR's PSNR and SSIM are above cubic's at x2, x3, x4",
+               "03_main_test", "03_intervals", "ArSSR", ("psnr", "ssim"), others=("Cubic",), scales=(2, 3, 4)),
+    PaperClaim("4.2", "In terms of PSNR and SSIM [44], ResCNN [12] achieves the best performance for all the scale "
+               "cases, while our ArSSR model only scores higher than cubic interpolation.", "all",
+               "ArSSR's PSNR and SSIM are below each per-scale CNN's at x2, x3, x4 (it *only* beats cubic)",
+               "03_main_test", "03_intervals", "ArSSR", ("psnr", "ssim"), others=_CNNS, scales=(2, 3, 4), sign=-1),
+    PaperClaim("4.2", "For LPIPS [45], LPC-SI [47], and PSI [46], we observe that the ArSSR provides the best "
+               "performance in most of the scale cases.", "most",
+               "ArSSR is the best of the five methods in LPIPS, LPC-SI and PSI in most scale cases",
+               "03_main_test", "03_intervals", "ArSSR", _PERCEPTUAL, scales=(2, 3, 4)),
+    PaperClaim("4.3", "Similar to the quantitative result on the test set of the HCP-1200 dataset [43], in terms of "
+               "PSNR and SSIM[44], the proposed ArSSR model has low scores; while in terms of LPIPS [45], PSI [46], "
+               "and LCP-SI [47], the ArSSR model obtain the best performance in the most of the scales.", "most",
+               "on the lesion brains, ArSSR is the best method in LPIPS, PSI and LPC-SI at most scales",
+               "04_lesion", "04_intervals", "ArSSR", _PERCEPTUAL, where={"region": "whole"}, cells_by=("subject",)),
+    PaperClaim("4.4", "We can see that our ArSSR model generally obtains the best performance at three "
+               "up-sampling scales.", "generally",
+               "on the real LR scans, ArSSR has the highest PSI and LPC-SI of cubic, ResCNN and ArSSR",
+               "05_real_lr", None, "ArSSR", ("psi", "lpc_si"), others=("Cubic", "ResCNN"), cells_by=("scan",),
+               scale_col="request"),
+    PaperClaim("4.5", "Except for that when the scale , ResCNN [12] slightly outperforms the ArSSR model on the "
+               "segmentation region of the While Matter (Dice: vs ), our ArSSR model achieves the best performance "
+               "on all segmentation regions at all up-sampling scales.", "all but one",
+               "ArSSR's segmentation has the highest Dice of the five methods in every region at every scale, "
+               "but for one (region, scale)",
+               "06_segmentation_dice", "06_dice_intervals", "ArSSR", ("dice",), cells_by=("region",)),
+    PaperClaim("4.6", "In terms of PSNR and SSIM [44], the ArSSR model with the ResCNN [12] encoder network achieves "
+               "the highest scores for all the scales.", "all",
+               "ArSSR with the ResCNN encoder has the highest PSNR and SSIM of the three encoders",
+               "07_encoder_ablation", None, "ArSSR-rescnn", ("psnr", "ssim"), others=("ArSSR-srresnet", "ArSSR-rdn")),
+    PaperClaim("4.6", "In terms of LPIPS [45] and PSI [46], the ArSSR model with the RDN [24] encoder network "
+               "obtains the best performance for all the scales.", "all",
+               "ArSSR with the RDN encoder has the best LPIPS and PSI of the three encoders",
+               "07_encoder_ablation", None, "ArSSR-rdn", ("lpips", "psi"), others=("ArSSR-rescnn", "ArSSR-srresnet")),
+    PaperClaim("4.6", "While for LPC-SI [47], the ArSSR model with the SRResNet [22] encoder network produces the "
+               "highest scores for all the scales.", "all",
+               "ArSSR with the SRResNet encoder has the highest LPC-SI of the three encoders",
+               "07_encoder_ablation", None, "ArSSR-srresnet", ("lpc_si",), others=("ArSSR-rescnn", "ArSSR-rdn")),
+)
+
+
+def paper_text(path: Path | None = None) -> str:
+    """The paper's text (``shared/paper/arssr_paper.txt`` beside the repository)."""
+    return (path or REPO_ROOT.parent / "shared" / "paper" / "arssr_paper.txt").read_text()
+
+
+def _oriented(iv: pd.DataFrame, winner: str, other: str, metric: str, cell: Mapping[str, object],
+              sign: int) -> tuple[float, float, float] | None:
+    """The paired interval of ``winner`` minus ``other`` in ``cell``, turned so that a positive
+    value supports the claim (higher-is-better metrics as they are, LPIPS turned round, ``sign``
+    -1 for a claim that the winner is worse); None where the table has no such interval."""
+    if iv is None or not len(iv):
+        return None
+    rows = iv[iv["metric"] == metric]
+    for col, val in cell.items():
+        if col in rows.columns:
+            rows = rows[rows[col].astype(str) == str(val)] if col != "scale" else \
+                rows[pd.to_numeric(rows[col], errors="coerce").round(3) == round(float(val), 3)]
+    fwd = rows[(rows["a"] == winner) & (rows["b"] == other)]
+    back = rows[(rows["a"] == other) & (rows["b"] == winner)]
+    if len(fwd):
+        d, lo, hi = (float(fwd.iloc[0][k]) for k in ("diff", "lo", "hi"))
+    elif len(back):
+        d, lo, hi = (-float(back.iloc[0][k]) for k in ("diff", "hi", "lo"))
+    else:
+        return None
+    s = sign * BETTER.get(metric, 1)
+    return (d * s, lo * s, hi * s) if s > 0 else (d * s, hi * s, lo * s)
+
+
+def judge_pair(oriented: tuple[float, float, float] | None, metric: str) -> str:
+    """``for`` / ``against`` / ``inconclusive`` for one oriented paired interval (None: no interval)."""
+    if oriented is None:
+        return "inconclusive"
+    d, lo, hi = oriented
+    margin = MARGINS.get(metric, 0.0)
+    if lo > 0 and d >= margin:
+        return "for"
+    if hi < 0 and d <= -margin:
+        return "against"
+    return "inconclusive"
+
+
+def judge_cells(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per cell of ``claim``: its keys, metric, the comparisons made (with their
+    oriented intervals or "no interval") and the cell's judgement."""
+    t = scores
+    for col, val in claim.where.items():
+        t = t[t[col].astype(str) == str(val)]
+    if claim.scales is not None:
+        t = t[pd.to_numeric(t["scale"], errors="coerce").round(3).isin([round(float(s), 3) for s in claim.scales])]
+    if claim.scale_col != "scale":
+        t = t.rename(columns={claim.scale_col: "scale"})
+    keys = [*claim.cells_by, "scale"]
+    rows = []
+    for cell_vals, group in t.groupby(keys, sort=False):
+        cell = dict(zip(keys, cell_vals if isinstance(cell_vals, tuple) else (cell_vals,)))
+        present = set(group["method"])
+        if claim.winner not in present:
+            continue
+        others = [m for m in (claim.others or sorted(present - {claim.winner}, key=list(group["method"]).index))
+                  if m in present and m != claim.winner]
+        if not others:
+            continue
+        for metric in claim.metrics:
+            if metric not in group.columns or group[metric].isna().all():
+                continue
+            pairs = []
+            point = group.set_index("method")[metric]
+            for o in others:
+                o_iv = _oriented(intervals, claim.winner, o, metric, cell, claim.sign)
+                d = claim.sign * BETTER.get(metric, 1) * float(point[claim.winner] - point[o])
+                pairs.append((o, o_iv, judge_pair(o_iv, metric), d))
+            verdicts = [j for _, _, j, _ in pairs]
+            judgement = "against" if "against" in verdicts else "for" if all(j == "for" for j in verdicts) \
+                else "inconclusive"
+            rows.append({**cell, "metric": metric, "judgement": judgement,
+                         "points_for": all(d > 0 for _, _, _, d in pairs),  # every point estimate the claimed way
+                         "missing": [o for o, iv, _, _ in pairs if iv is None],
+                         "comparisons": ", ".join(  # what kept the cell from being for
+                             f"vs {o} " + (f"{d:+.3g} (no interval)" if iv is None else
+                                           f"{iv[0]:+.3g} [{iv[1]:+.3g}, {iv[2]:+.3g}]") + f" {j}"
+                             for o, iv, j, d in pairs if j != "for")})
+    return pd.DataFrame(rows)
+
+
+def verdict(judgements: Sequence[str], quantifier: str) -> str:
+    """A claim's status from its cells' judgements under the paper's quantifier (module docstring)."""
+    n = len(judgements)
+    if n == 0:
+        return "untestable"
+    n_for = sum(j == "for" for j in judgements)
+    n_against = sum(j == "against" for j in judgements)
+    n_open = n - n_for - n_against
+    if quantifier == "all":
+        return "held" if n_for == n else "did not hold" if n_against else "inconclusive"
+    if quantifier == "all but one":
+        return "held" if n_for >= n - 1 else "did not hold" if n_against >= 2 else "inconclusive"
+    if n_for > n / 2:  # most, generally
+        return "held"
+    return "did not hold" if n_for + n_open <= n / 2 else "inconclusive"
+
+
+def _cell_name(row: Mapping[str, object], claim: PaperClaim) -> str:
+    bits = [str(row[c]).replace("_", " ") for c in claim.cells_by] + [f"x{float(row['scale']):g}" if _is_number(row["scale"])
+                                                    else str(row["scale"]), metric_label(str(row["metric"]))]
+    return " ".join(bits)
+
+
+def _is_number(v: object) -> bool:
+    try:
+        float(v)  # type: ignore[arg-type]
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def judge(claim: PaperClaim, profile: str) -> dict:
+    """The scorecard row of one claim: section, the paper's sentence, its quantifier, the study's
+    reading, the verdict, the deciding evidence and a caveat that names what decided it."""
+    tables = results_dir(profile) / "tables"
+    path = tables / f"{claim.table}.csv"
+    row = {"section": claim.section, "paper": claim.quote, "quantifier": claim.quantifier,
+           "reading": claim.reading}
+    if not path.exists():
+        return {**row, "verdict": "untestable", "evidence": f"no table {claim.table}",
+                "caveat": f"notebook {claim.table[:2]} has not run"}
+    scores = pd.read_csv(path)
+    iv_path = tables / f"{claim.intervals}.csv" if claim.intervals else None
+    intervals = pd.read_csv(iv_path) if iv_path is not None and iv_path.exists() else None
+    cells = judge_cells(claim, scores, intervals)
+    status = verdict(list(cells["judgement"]) if len(cells) else [], claim.quantifier)
+    if not len(cells):
+        return {**row, "verdict": status, "evidence": "no cell with the claimed methods",
+                "caveat": f"{claim.table} lacks {claim.winner} or the methods it is compared with"}
+    n = {j: int((cells["judgement"] == j).sum()) for j in ("for", "against", "inconclusive")}
+    shown = pd.concat([cells[cells["judgement"] == "against"], cells[cells["judgement"] == "inconclusive"]]).head(3)
+    evidence = (f"{n['for']} of {len(cells)} cells for, {n['against']} against, {n['inconclusive']} inconclusive "
+                f"(point estimates the reading's way in {int(cells['points_for'].sum())})"
+                + ("; " + "; ".join(f"{_cell_name(r, claim)}: {r['comparisons']}" for _, r in shown.iterrows())
+                   if len(shown) else ""))
+    without = sorted({o for m in cells["missing"] for o in m})
+    caveat = []
+    if without:
+        caveat.append(f"no paired interval against {', '.join(without)} in {claim.intervals or 'any table'}: "
+                      "those comparisons count as inconclusive")
+    if intervals is not None and claim.table[:2] in ("03", "04"):
+        caveat.append("the table's point estimates score the whole volume, its intervals the brain blocks: "
+                      "the two can differ in sign")
+    caveat.append({"03": "one test subject (Colin27)", "04": "one real tumour scan and one brain with synthetic lesions",
+                   "05": "real scans without ground truth, sharpness indices only",
+                   "06": "one test subject, segmented on a 112³ cube",
+                   "07": "one test subject; ablation encoders at equal CPU time"}.get(claim.table[:2], ""))
+    return {**row, "verdict": status, "evidence": evidence,
+            "caveat": "; ".join(c for c in caveat if c) + "."}
+
+
+def scorecard(profile: str, claims: Sequence[PaperClaim] = CLAIMS) -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS`, judged from the profile's results tables, in the paper's order."""
+    return pd.DataFrame([judge(c, profile) for c in claims])

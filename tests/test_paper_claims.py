@@ -1,0 +1,83 @@
+"""The paper's claims as data: quoted verbatim, judged cell by cell with intervals under the
+paper's own quantifier."""
+
+import re
+
+import pandas as pd
+import pytest
+
+from arssr_core.study.paper_claims import CLAIMS, PaperClaim, judge_cells, judge_pair, paper_text, verdict
+
+
+def _section(text: str, number: str) -> str:
+    """The text of section ``number`` (from its heading to the next numbered heading)."""
+    start = re.search(rf"^{re.escape(number)} ", text, re.M).start()
+    nxt = re.search(r"^\d\.\d(\.\d)? ", text[start + 4:], re.M)
+    return text[start: start + 4 + nxt.start()] if nxt else text[start:]
+
+
+def test_every_claim_quotes_its_section_verbatim():
+    text = paper_text()
+    assert {c.section for c in CLAIMS} == {"4.2", "4.3", "4.4", "4.5", "4.6"}
+    for c in CLAIMS:
+        assert c.quote in _section(text, c.section), (c.section, c.quote[:60])
+    assert sum(c.section == "4.6" for c in CLAIMS) == 3  # the three encoder rankings
+
+
+@pytest.mark.parametrize("quantifier", ["most", "generally"])
+def test_most_gives_each_of_the_four_statuses(quantifier):
+    assert verdict(["for", "for", "for", "against"], quantifier) == "held"  # more than half
+    assert verdict(["for", "for", "against", "against"], quantifier) == "did not hold"  # half at best
+    assert verdict(["for", "inconclusive", "inconclusive", "against"], quantifier) == "inconclusive"
+    assert verdict(["for", "for", "inconclusive", "inconclusive"], quantifier) == "inconclusive"  # could be 4 of 4
+    assert verdict([], quantifier) == "untestable"
+
+
+def test_all_and_all_but_one():
+    assert verdict(["for"] * 3, "all") == "held"
+    assert verdict(["for", "for", "inconclusive"], "all") == "inconclusive"
+    assert verdict(["for", "for", "against"], "all") == "did not hold"
+    assert verdict(["for", "for", "against"], "all but one") == "held"  # the paper names its one exception
+    assert verdict(["for", "against", "against"], "all but one") == "did not hold"
+
+
+def test_a_comparison_without_an_interval_decides_nothing():
+    assert judge_pair(None, "psnr") == "inconclusive"
+    assert judge_pair((0.5, 0.3, 0.7), "psnr") == "for"
+    assert judge_pair((0.05, 0.01, 0.09), "psnr") == "inconclusive"  # below the 0.1 dB margin
+    assert judge_pair((-0.5, -0.7, -0.3), "psnr") == "against"
+
+
+def _table():
+    scores = pd.DataFrame({"method": ["Cubic", "A", "B"] * 2, "scale": [2, 2, 2, 3, 3, 3],
+                           "psnr": [28, 30, 29, 26, 27, 27.5], "lpips": [0.2, 0.1, 0.15, 0.3, 0.2, 0.25]})
+    iv = pd.DataFrame([  # a minus b; B-A stored the other way round
+        {"a": "A", "b": "Cubic", "scale": 2, "metric": "psnr", "diff": 2.0, "lo": 1.8, "hi": 2.2},
+        {"a": "B", "b": "A", "scale": 2, "metric": "psnr", "diff": -1.0, "lo": -1.2, "hi": -0.8},
+        {"a": "A", "b": "Cubic", "scale": 3, "metric": "psnr", "diff": 1.0, "lo": 0.8, "hi": 1.2},
+        {"a": "B", "b": "A", "scale": 3, "metric": "psnr", "diff": 0.5, "lo": 0.3, "hi": 0.7},
+        {"a": "A", "b": "Cubic", "scale": 2, "metric": "lpips", "diff": -0.1, "lo": -0.12, "hi": -0.08},
+        {"a": "B", "b": "A", "scale": 2, "metric": "lpips", "diff": 0.05, "lo": 0.04, "hi": 0.06},
+    ])
+    return scores, iv
+
+
+def test_cells_turn_intervals_to_the_claims_side():
+    scores, iv = _table()
+    claim = PaperClaim("4.2", "q", "most", "A is best", "t", "iv", "A", ("psnr", "lpips"))
+    cells = judge_cells(claim, scores, iv).set_index(["scale", "metric"])["judgement"]
+    assert cells[(2, "psnr")] == "for"  # beats cubic and B (stored as B - A)
+    assert cells[(3, "psnr")] == "against"  # B ahead at x3
+    assert cells[(2, "lpips")] == "for"  # lower LPIPS is better: turned round
+    assert cells[(3, "lpips")] == "inconclusive"  # no interval at x3
+    worse = PaperClaim("4.2", "q", "all", "A below B", "t", "iv", "A", ("psnr",), others=("B",), sign=-1)
+    w = judge_cells(worse, scores, iv).set_index("scale")["judgement"]
+    assert w[2] == "against" and w[3] == "for"
+
+
+def test_the_published_scorecard_reads_the_inverted_claim_the_right_way():
+    """§4.2 says ArSSR only beats cubic in PSNR and SSIM: the study's reading is that ArSSR is
+    below the per-scale CNNs there, not that it has the highest PSNR."""
+    below = [c for c in CLAIMS if c.section == "4.2" and c.sign == -1]
+    assert len(below) == 1 and set(below[0].others) == {"SRCNN3D", "DCSRN", "ResCNN"}
+    assert not any("highest PSNR" in c.reading and c.winner == "ArSSR" for c in CLAIMS)
