@@ -4,7 +4,7 @@ CLI's default and help follow it."""
 import pandas as pd
 import pytest
 
-from arssr_core.infer.command import DEFAULT_METHOD, EPILOG
+from arssr_core.infer.command import ADVICE, DEFAULT_METHOD, EPILOG
 from arssr_core.study.advice import method_choice, recommended, request_kind, validation_table
 
 
@@ -47,3 +47,11 @@ def test_the_cli_default_and_help_follow_the_validation_slabs():
     thick = choice[(choice["kind"] == "thick slices") & (choice["method"] == "arssr-thick")]["advice"].iloc[0]
     if thick.startswith("not recommended"):
         assert "best" not in line["arssr-thick"] and "lost to" in line["arssr-thick"]
+
+
+def test_the_cli_warns_about_every_method_the_slabs_do_not_recommend_for_its_kind():
+    """A method recommended for no kind of request (but cubic, the reference, and arssr, the
+    paper's model the study evaluates) carries a note when chosen."""
+    choice = method_choice(validation_table("cpu"))
+    never = {m for m, rows in choice.groupby("method") if not rows["advice"].str.startswith("recommended").any()}
+    assert never - {"cubic", "arssr"} == set(ADVICE)
