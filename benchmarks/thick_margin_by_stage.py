@@ -59,7 +59,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     region = args.region or load_profile(args.profile)["thick_slices"]["region"]
-    gt = thick_slices.test_region(args.profile, region)
+    gt = thick_slices.evaluation_region(args.profile, region)
     lrs = {k: downsample(gt, f, profile="cubic") for k, f in REQUESTS.items()}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

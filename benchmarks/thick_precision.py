@@ -46,7 +46,7 @@ def main() -> None:
     print(describe_machine(), flush=True)
 
     spec = load_profile(args.profile)["thick_slices"]
-    gt = thick_slices.test_region(args.profile, spec["region"])
+    gt = thick_slices.evaluation_region(args.profile, spec["region"])
     methods = [evaluation.arssr_method(args.profile),
                evaluation.continued_method(args.profile, "isotropic_control", "ArSSR-iso"),
                evaluation.continued_method(args.profile, "anisotropic", "ArSSR-thick")]

@@ -117,7 +117,7 @@ def score(runs: dict[str, str], where: str, threads: int, csv: str | None) -> pd
     region = load_profile("cpu")["thick_slices"]["region"]
     subjects = {}
     if where in ("test", "both"):
-        subjects["colin27"] = thick_slices.test_region("cpu", region)
+        subjects["colin27"] = thick_slices.evaluation_region("cpu", region)
     if where in ("val", "both"):
         subjects.update({k: r["gt"] for k, r in thick_slices.validation_regions("cpu", region).items()})
     parts = []

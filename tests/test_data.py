@@ -291,7 +291,7 @@ def test_prepare_smoke_writes_every_role(smoke_root, monkeypatch):
     assert len(catalog.records("smoke", "train")) == 4 * 2  # four volumes + one pseudo-subject each
     assert [r["name"] for r in catalog.records("smoke", "test")] == ["colin27"]
     assert not any("colin27" in r["source"] for r in catalog.records("smoke", "train") + catalog.records("smoke", "val"))
-    df = catalog.table("smoke")
+    df = catalog.volume_table("smoke")
     assert len(df) == len(recs) and {"role", "kind", "shape", "voxel_size", "source"} <= set(df.columns)
     for r in recs:
         path = catalog.file_path("smoke", r)

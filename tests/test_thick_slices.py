@@ -15,7 +15,7 @@ def test_requests_put_each_thickness_on_each_axis_then_mixed_then_isotropic():
     req = thick_slices.thick_requests([3, 5], axes=[0, 2], mixed=[[2, 2, 4]], iso=[2])
     assert req == {"3x1x1": (3.0, 1.0, 1.0), "5x1x1": (5.0, 1.0, 1.0), "1x1x3": (1.0, 1.0, 3.0),
                    "1x1x5": (1.0, 1.0, 5.0), "2x2x4": (2.0, 2.0, 4.0), "x2": (2.0, 2.0, 2.0)}
-    kinds = thick_slices.describe(req).set_index("request")["kind"]
+    kinds = thick_slices.request_kinds(req).set_index("request")["kind"]
     assert kinds["3x1x1"] == "axis 0 (sagittal slices)" and kinds["1x1x5"] == "axis 2 (axial slices)"
     assert kinds["2x2x4"] == "mixed" and kinds["x2"] == "isotropic"
     assert thick_slices.request_label([1.5, 1.5, 1.5]) == "x1.5"

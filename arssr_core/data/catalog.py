@@ -1,6 +1,6 @@
 """Read back the prepared datasets: the records of ``catalog.json`` and their volumes.
 
-:func:`records` filters the records (role, kind, name); :func:`table` gives the overview
+:func:`records` filters the records (role, kind, name); :func:`volume_table` gives the overview
 as a pandas DataFrame; :func:`load` reads one record's volume (and masks) as a
 :class:`~arssr_core.data.nifti.Volume`. Paths in records are relative to the profile's
 prepared folder.
@@ -21,7 +21,7 @@ from .nifti import Volume, load_volume
 
 CATALOG = "catalog.json"
 
-#: Columns of :func:`table`, in order.
+#: Columns of :func:`volume_table`, in order.
 COLUMNS = ["id", "role", "name", "kind", "subject", "source", "shape", "voxel_size", "normalisation",
            "masks", "file", "note"]
 
@@ -80,7 +80,7 @@ def load_mask(profile: str, rec: dict[str, Any] | str, mask: str = "lesion") -> 
     return load_volume(file_path(profile, rec, mask)).data > 0.5
 
 
-def table(profile: str) -> pd.DataFrame:
+def volume_table(profile: str) -> pd.DataFrame:
     """One row per record: id, role, kind (real/simulated/synthetic), source, shape, voxel size..."""
     rows = []
     for r in load_catalog(profile)["records"]:
@@ -111,7 +111,7 @@ def figure_items(profile: str, role: str | None = None, ids: list[str] | None = 
     return items
 
 
-def lesion_table(profile: str) -> pd.DataFrame:
+def lesion_list(profile: str) -> pd.DataFrame:
     """One row per lesion of every lesion record: synthetic ones with their drawn size and
     contrast, real ones with the size of their mask."""
     rows = []

@@ -78,7 +78,7 @@ WM_PRIOR = ("mni152", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz")
 POPULATION_AVERAGES = {"mni152", "cat12"}
 
 
-def settings(profile: str) -> dict[str, Any]:
+def dataset_settings(profile: str) -> dict[str, Any]:
     """The prepare settings of a profile (see :data:`DEFAULTS`), with ``val_fraction`` and ``pseudo_subjects``."""
     cfg = load_profile(profile)
     data = cfg.get("data", {})
@@ -435,7 +435,7 @@ def prepare(profile: str = "cpu", data_root: str | Path | None = None, layout: s
     validation and test volumes. Without it, a catalog prepared earlier from a user's folder
     keeps that folder (a notebook's ``prepare(profile)`` does not fall back to the registry);
     ``data_root="registry"`` returns to the registry stand-ins."""
-    cfg = settings(profile)
+    cfg = dataset_settings(profile)
     root = prepared_dir(profile)
     if data_root is None and (root / CATALOG).exists():
         try:

@@ -487,7 +487,7 @@ def load_sr_model(checkpoint: str | Path, device: str | torch.device = "cpu") ->
     return model, name
 
 
-def describe(method: str, grid: OutputGrid) -> str:
+def header_description(method: str, grid: OutputGrid) -> str:
     """NIfTI description of an output: ``arssr-rdn x2.5`` / ``cubic x1x1x3`` (at most 79 bytes)."""
     f = np.asarray(grid.factors)
     fac = f"{f[0]:.3g}" if np.allclose(f, f[0]) else "x".join(f"{v:.3g}" for v in f)
@@ -531,5 +531,5 @@ def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arss
             out = apply_cnn(model, data, grid.shape, **kw)
     timings["total_s"] = time.perf_counter() - t0
     header = volume.header.copy() if volume.header is not None else nib.Nifti1Header()
-    header["descrip"] = describe(name, grid).encode()
+    header["descrip"] = header_description(name, grid).encode()
     return Volume(out, grid.affine, header, None)

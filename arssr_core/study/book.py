@@ -504,7 +504,7 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
     """Markdown page of the reproduction report (``results/<profile>/reproduction.json`` and
     ``.csv``, :mod:`arssr_core.study.reproduction`): what was compared with what, the count per table,
     and the disagreements (the first ``shown``)."""
-    from .reproduction import DEFAULT_REL, TOLERANCES, describe
+    from .reproduction import DEFAULT_REL, TOLERANCES, summary_text
     from .report import table
 
     res = results_dir(profile)
@@ -527,7 +527,7 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
         "different BLAS or thread count. In bf16 the same weights give other numbers (0.2-0.4 dB PSNR "
         "on a 96³ brain cube): a run limited to AVX2 (fp32) of the study as once published in bf16 "
         "disagreed in 322 of 2935 cells and 4 verdicts, which is why the publication is fp32.\n",
-        f"**This report** ({summary.get('date', '?')}): " + describe(summary) + "\n",
+        f"**This report** ({summary.get('date', '?')}): " + summary_text(summary) + "\n",
         "When the publisher's own run is compared with the results published before it, the "
         "disagreements are what the new run changed (new weights, code or data), not failures; a claim "
         "or row whose wording changed counts twice there, once as a published row missing from the "

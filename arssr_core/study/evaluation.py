@@ -93,7 +93,7 @@ def baseline_methods(profile: str) -> list[Method]:
     return out
 
 
-def test_subjects(profile: str, crop: int | None = None, first_only: bool = False) -> list[dict[str, Any]]:
+def evaluation_subjects(profile: str, crop: int | None = None, first_only: bool = False) -> list[dict[str, Any]]:
     """Every test subject of the profile's prepared catalog (the registry's Colin27, or a user's
     HCP or BIDS test split; ``first_only``: just the first): ``[{"name", "gt", "affine", "box"}]``,
     ``gt`` the whole volume (min-max normalised by ``prepare``) and ``box`` the slices of a
@@ -115,17 +115,17 @@ def test_subjects(profile: str, crop: int | None = None, first_only: bool = Fals
     return out
 
 
-def test_subject(profile: str, crop: int | None = None) -> np.ndarray:
+def evaluation_volume(profile: str, crop: int | None = None) -> np.ndarray:
     """The (first) test subject, cut to a brain-centred cube of ``crop`` voxels
     (``data.eval_crop``; None = whole): Colin27 ``ch2bet`` with the registry data."""
-    full, _, box = test_subject_grid(profile, crop)
+    full, _, box = evaluation_grid(profile, crop)
     return np.ascontiguousarray(full[box])
 
 
-def test_subject_grid(profile: str, crop: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[slice, ...]]:
+def evaluation_grid(profile: str, crop: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[slice, ...]]:
     """(whole normalised test volume, its affine, the evaluation crop's slices) of the first
-    test subject (:func:`test_subjects`)."""
-    s = test_subjects(profile, crop, first_only=True)[0]
+    test subject (:func:`evaluation_subjects`)."""
+    s = evaluation_subjects(profile, crop, first_only=True)[0]
     return s["gt"], s["affine"], s["box"]
 
 
@@ -134,10 +134,10 @@ def main_test(profile: str, methods: Sequence["Method"], scales: Iterable[float]
     """Paper Table 1 on every test subject: each subject's evaluation region down-sampled at
     each scale and super-resolved by each method (:func:`sr_grid`), scored
     (:func:`score_grid`). Returns the table (a ``subject`` column first), the SR volumes
-    ``{subject: {(method, scale): volume}}`` and the subjects (:func:`test_subjects`, ``gt``
+    ``{subject: {(method, scale): volume}}`` and the subjects (:func:`evaluation_subjects`, ``gt``
     cut to the region)."""
     scales = list(scales)
-    subjects = [{**s, "gt": np.ascontiguousarray(s["gt"][s["box"]])} for s in test_subjects(profile, crop)]
+    subjects = [{**s, "gt": np.ascontiguousarray(s["gt"][s["box"]])} for s in evaluation_subjects(profile, crop)]
     tables, srs_by = [], {}
     for s in subjects:
         srs = sr_grid(profile, s["name"], s["gt"], methods, scales, progress=progress)
@@ -466,7 +466,7 @@ def by_region(df: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- study loops (04, 05)
 
-def lesion_table(profile: str, subjects: Sequence[dict], methods: Sequence[Method], scales: Iterable[float],
+def lesion_scores(profile: str, subjects: Sequence[dict], methods: Sequence[Method], scales: Iterable[float],
                  stride: int = 1) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Paper Table 2: every method at every scale on each lesion subject, scored on the
     whole cube (all metrics) and inside the lesion mask (PSNR, SSIM). Returns the table

@@ -365,10 +365,10 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         print(f"[{i}/{len(todo)}] {nb.name}: done in {dt:.0f} s{took}", flush=True)
     _summary(rows)
     if report and any(r["status"] == "ran" for r in rows):
-        from .reproduction import describe, write_report
+        from .reproduction import summary_text, write_report
 
         ran = [r["notebook"][:2] for r in rows if r["status"] == "ran"]
-        print("\n" + describe(write_report(profile, published, prefixes=None if only is None else ran)), flush=True)
+        print("\n" + summary_text(write_report(profile, published, prefixes=None if only is None else ran)), flush=True)
     return rows
 
 
@@ -385,10 +385,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .reproduction import describe, write_report
+    from .reproduction import summary_text, write_report
 
     summary = write_report(args.profile, args.against)
-    print(describe(summary))
+    print(summary_text(summary))
     print(f"written: {results_dir(args.profile) / 'reproduction.csv'}")
     return 0
 

@@ -235,7 +235,7 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
 
     from ..data.degrade import downsample, resize_cubic
     from ..device import machine, pick_device
-    from .evaluation import test_subject
+    from .evaluation import evaluation_volume
     from ..infer.engine import apply_cnn, load_sr_model, super_resolve
     from ..metrics import evaluate
     from ..train import read_checkpoint
@@ -243,7 +243,7 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
     cfg = load_profile(profile)
     scales = [float(s) for s in (scales or cfg["baselines"]["scales"])]
     rates = cfg.get("budget", {}).get("cpu_s_per_step", {})
-    gt = test_subject(profile)  # the profile's evaluation region (cpu: the whole volume)
+    gt = evaluation_volume(profile)  # the profile's evaluation region (cpu: the whole volume)
     lrs = {s: downsample(gt, s) for s in scales}
     psnr = lambda sr: evaluate(np.clip(sr, 0, 1), gt, normalize=False, metrics=("psnr",))["psnr"]  # noqa: E731
     rows = [{"tag": "cubic", "model": "cubic", "scale": s, "step": 0, "psnr": psnr(resize_cubic(lrs[s], gt.shape))}

@@ -166,7 +166,7 @@ def metric_tables(scores: pd.DataFrame, metrics: Sequence[str], caption: str, ro
     return _html(*parts)
 
 
-def settings(values: Mapping[str, object], caption: str | None = None) -> "pd.io.formats.style.Styler":
+def settings_table(values: Mapping[str, object], caption: str | None = None) -> "pd.io.formats.style.Styler":
     """A recipe or record (``{setting: value}``) as a two-column table shown whole: every value
     as text (a per-model dict of steps reads ``srcnn3d 33650, dcsrn 22800``), no index."""
     def text(v: object) -> str:
@@ -403,7 +403,7 @@ def gather_verdicts(profile: str, before: str = "08") -> pd.DataFrame:
 def plot_thick_slices(table: pd.DataFrame, kinds: Mapping[str, str], metric: str = "psnr") -> plt.Figure:
     """One panel per thick axis: ``metric`` against the slice thickness (mm, 1 mm in-plane),
     one line per method. ``kinds`` maps each request label of ``table["scale"]`` to its kind
-    (:func:`arssr_core.study.thick_slices.describe`); requests of other kinds are left out."""
+    (:func:`arssr_core.study.thick_slices.request_kinds`); requests of other kinds are left out."""
     import re
 
 

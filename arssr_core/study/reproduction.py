@@ -226,7 +226,7 @@ def write_report(profile: str, rev: str = "HEAD", prefixes: list[str] | None = N
     return summary
 
 
-def describe(summary: dict) -> str:
+def summary_text(summary: dict) -> str:
     """One paragraph for the terminal and the book."""
     if not summary.get("tables"):
         return "No published tables to compare with (no git history or no committed results)."

@@ -45,7 +45,7 @@ def thick_requests(thick: Iterable[float], axes: Iterable[int] = (0, 1, 2),
     return out
 
 
-def describe(requests: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+def request_kinds(requests: Mapping[str, Sequence[float]]) -> pd.DataFrame:
     """One row per request: its label, per-axis factors, the thick axis (or "isotropic",
     "mixed") and the largest factor."""
     rows = []
@@ -85,12 +85,12 @@ def gains(table: pd.DataFrame, a: str, others: Sequence[str], metric: str = "psn
     return pd.DataFrame({f"{a} - {o}": wide[a] - wide[o] for o in others if o in wide}).rename_axis("request")
 
 
-def test_region(profile: str, region: str | int | None) -> np.ndarray:
+def evaluation_region(profile: str, region: str | int | None) -> np.ndarray:
     """The test subject (normalised as in Table 1) cut to ``region``: ``"brain"`` its brain's
     bounding box (2-voxel margin), a number a brain-centred cube, None the whole volume."""
-    from .evaluation import test_subject_grid
+    from .evaluation import evaluation_grid
 
-    gt, _, _ = test_subject_grid(profile, None)
+    gt, _, _ = evaluation_grid(profile, None)
     return np.ascontiguousarray(gt[region_box(gt, region)])
 
 
@@ -106,7 +106,7 @@ def region_box(gt: np.ndarray, region: str | int | None) -> tuple[slice, ...]:
 def validation_regions(profile: str, region: str | int | None) -> dict[str, dict]:
     """The catalog's validation slabs (the posterior slabs held out from the training subjects:
     never trained on, but the runs kept the weights that scored best on samples from them),
-    each cut as :func:`test_region` cuts the test subject (``"brain"``, a cube size, None):
+    each cut as :func:`evaluation_region` cuts the test subject (``"brain"``, a cube size, None):
     ``{name: {"gt": array in [0, 1], "voxel_size": mm per axis}}``."""
     from ..data import catalog
     from ..data.prepare import ensure_prepared
