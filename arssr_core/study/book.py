@@ -327,8 +327,9 @@ TABLE_NOTES = {
 
 #: Tables with more rows than this are folded on the Results page (a click opens them).
 FOLD_ROWS = 20
-#: Room for a table in the book's column at a 1280 px window (px; 676 measured in Chromium).
-TABLE_ROOM_PX = 660
+#: Room for a table in the book's column at a 1280 px window (px; 676 measured in Chromium, less a margin
+#: for the estimate of :func:`column_width_px`).
+TABLE_ROOM_PX = 620
 
 
 def _shown(v: object) -> str:
