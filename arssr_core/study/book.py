@@ -587,7 +587,8 @@ def paper_scorecard(profile: str, pages: dict[str, str]) -> str:
              "quantifier; under it, how the study reads it and the verdict, judged cell by cell (a metric at a "
              "scale) with paired 95% intervals. A comparison without an interval decides nothing. "
              + ", ".join(f"**{counts.get(v, 0)} {v}**" for v in order)
-             + f" (the evidence and caveats: notebook {{doc}}`08 <notebooks/{page}>`).\n"]
+             + f" (the evidence and caveats: notebook {{doc}}`08 <notebooks/{page}>`). A gap in a quotation "
+             "(\"when the scale , ResCNN\") is a number our copy of the paper's text lacks.\n"]
     for quote, rows in df.groupby("paper", sort=False):
         lines.append(f"\n**§{rows['section'].iloc[0]}** “{quote}”\n")
         for r in rows.itertuples():
