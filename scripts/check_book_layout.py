@@ -58,13 +58,17 @@ def sideways(page: Path, width: int = 1280, browser: str | None = None) -> list[
     """What scrolls sideways on ``page`` (a built HTML file) in a ``width``-pixel window."""
     probe = page.with_name(f".layout-{page.name}")
     probe.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    out, m = "", None
     try:
-        out = subprocess.run([browser or chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-                              f"--window-size={width},900", "--virtual-time-budget=8000", "--dump-dom",
-                              probe.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+        for _ in range(2):  # a cold Chromium start can exit before the page's load event: try once more
+            out = subprocess.run([browser or chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+                                  f"--window-size={width},900", "--virtual-time-budget=8000", "--dump-dom",
+                                  probe.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+            m = re.search(r'<pre id="layout-report"[^>]*>(.*?)</pre>', out, re.S)
+            if m:
+                break
     finally:
         probe.unlink(missing_ok=True)
-    m = re.search(r'<pre id="layout-report"[^>]*>(.*?)</pre>', out, re.S)
     if not m:
         raise RuntimeError(f"{page}: the measuring script did not report (Chromium output {len(out)} chars)")
     return json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))

@@ -138,11 +138,17 @@ def _figure_captions(cell: dict, seen: list[int]) -> dict | None:
 _LONG_PATH_CELL = re.compile(r"(<td[^>]*>)([^<\s]*/[^<\s]*)<(?=/td>)")
 
 
+def breakable(text: str, longer_than: int = 24) -> str:
+    """``text`` with a line-break opportunity (``<wbr>``, invisible, not copied) after each "/"
+    when it is a path: no space, a "/", more than ``longer_than`` characters; else as it is."""
+    if len(text) > longer_than and " " not in text and "/" in text:
+        return text.replace("/", "/<wbr>")
+    return text
+
+
 def _break_path(m: re.Match) -> str:
-    """A table cell's path (:data:`_LONG_PATH_CELL`) with a line-break opportunity after each "/"
-    when it is 25 characters or longer."""
-    text = m.group(2)
-    return m.group(1) + (text.replace("/", "/<wbr>") if len(text) >= 25 else text) + "<"
+    """A table cell's path (:data:`_LONG_PATH_CELL`) made :func:`breakable`."""
+    return m.group(1) + breakable(m.group(2)) + "<"
 
 
 def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = None, commit: str = "?") -> None:
@@ -485,19 +491,13 @@ def _without_restated(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return df.drop(columns=drop), drop
 
 
-def _breakable_paths(df: pd.DataFrame, longer_than: int = 24) -> pd.DataFrame:
-    """``df`` with a line-break opportunity (``<wbr>``, invisible, not copied) after each "/" of
-    a text cell that has no space and is longer than ``longer_than`` characters: a file path
-    wraps at its folders instead of widening the table."""
-    def brk(v: object) -> object:
-        if isinstance(v, str) and len(v) > longer_than and " " not in v and "/" in v:
-            return v.replace("/", "/<wbr>")
-        return v
-
+def _breakable_paths(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell :func:`breakable`: a file path wraps at its folders instead of
+    widening the table."""
     out = df.copy()
     for c in out.columns:
         if not pd.api.types.is_numeric_dtype(out[c]):
-            out[c] = out[c].map(brk)
+            out[c] = out[c].map(lambda v: breakable(v) if isinstance(v, str) else v)
     return out
 
 
@@ -571,23 +571,32 @@ def method_advice(profile: str) -> str:
             "per kind of request, and the advice it gives", decimals=2).to_html() + "</div>\n```\n")
 
 
+def _verdict_table(profile: str, name: str, **read) -> tuple[pd.DataFrame | None, str]:
+    """A profile's verdict table ``name`` (None where it is not written yet) and its counts as
+    bold text in the order of :data:`arssr_core.study.claims.STATUSES` ("**1 held**, ...")."""
+    from .claims import STATUSES
+
+    path = results_dir(profile) / "tables" / f"{name}.csv"
+    if not path.exists():
+        return None, ""
+    df = pd.read_csv(path, **read)
+    counts = df["verdict"].value_counts()
+    return df, ", ".join(f"**{counts.get(v, 0)} {v}**" for v in STATUSES)
+
+
 def paper_scorecard(profile: str, pages: dict[str, str]) -> str:
     """The front page's scorecard: the paper's claims in its words, in its order
     (``08_paper_claims.csv``, :mod:`arssr_core.study.paper_claims`): each sentence once, then per
     reading the verdict under the paper's quantifier and the count of cells behind it."""
-    path = results_dir(profile) / "tables" / "08_paper_claims.csv"
-    if not path.exists():
+    df, counted = _verdict_table(profile, "08_paper_claims", dtype={"section": str})
+    if df is None:
         return ""
-    df = pd.read_csv(path, dtype={"section": str})
-    counts = df["verdict"].value_counts()
-    order = ["held", "did not hold", "inconclusive", "untestable"]
     page = pages.get("08", "08_figures")
     lines = ["## The paper's claims, in its words\n",
              "Each checkable sentence of the paper's sections 4.2 to 4.6, quoted, with the paper's own "
              "quantifier; under it, how the study reads it and the verdict, judged cell by cell (a metric at a "
              "scale) with paired 95% intervals. A comparison without an interval decides nothing. "
-             + ", ".join(f"**{counts.get(v, 0)} {v}**" for v in order)
-             + f" (the evidence and caveats: notebook {{doc}}`08 <notebooks/{page}>`). A gap in a quotation "
+             + counted + f" (the evidence and caveats: notebook {{doc}}`08 <notebooks/{page}>`). A gap in a quotation "
              "(\"when the scale , ResCNN\") is a number our copy of the paper's text lacks.\n"]
     for quote, rows in df.groupby("paper", sort=False):
         lines.append(f"\n**§{rows['section'].iloc[0]}** “{quote}”\n")
@@ -600,16 +609,15 @@ def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) ->
     """The front page's summary: how many of the paper's claims held, did not hold, were
     inconclusive or untestable (``08_claims_vs_measured.csv``), each claim linking to the page
     that computed it (``pages``: notebook prefix -> page name)."""
-    path = results_dir(profile) / "tables" / "08_claims_vs_measured.csv"
-    if not path.exists():
+    from .claims import STATUSES
+
+    df, counted = _verdict_table(profile, "08_claims_vs_measured", dtype={"notebook": str})
+    if df is None:
         return ""
-    df = pd.read_csv(path, dtype={"notebook": str})
-    counts = df["verdict"].value_counts()
-    order = ["held", "did not hold", "inconclusive", "untestable"]
     lines = ["## The study's earlier verdicts\n",
              "The claims as the study first read them (some more strongly than the paper states them; the "
              "scorecard above is the paper's word), as computed by the notebooks (notebook 08 has the "
-             "evidence and the caveat of each): " + ", ".join(f"**{counts.get(v, 0)} {v}**" for v in order) +
+             "evidence and the caveat of each): " + counted +
              ". *Held* and *did not hold* need a difference beyond the margin with a 95% interval clear of "
              "zero; *inconclusive* is anything in between; *untestable* means the setup, not the method, "
              "decides it.\n"]
@@ -624,7 +632,7 @@ def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) ->
     if stale:
         lines.append("```{caution}\nThese verdicts come from a run of notebook 08 that predates the current "
                      "code or profile; pages marked the same way are awaiting their rerun.\n```\n")
-    for v in order:
+    for v in STATUSES:
         sub = df[df["verdict"] == v]
         if len(sub):
             lines.append(f"\n**{v.capitalize()}** ({len(sub)}):\n")

@@ -36,7 +36,6 @@ from .claims import MARGINS
 from .evaluation import BETTER, metric_label
 
 QUANTIFIERS = ("all", "all but one", "most", "generally")
-STATUSES = ("held", "did not hold", "inconclusive", "untestable")
 
 
 @dataclass(frozen=True)
