@@ -247,3 +247,38 @@ def test_the_continued_runs_caveat_states_their_budgets_and_that_each_is_one_tra
         assert f"then {cool['steps']} from its kept weights at lr {float(cool['lr']):g}" in text
     assert text.startswith(f"Continued from {cfg['anisotropic']['from']}")
     assert "one training run" in text and "not another draw of the training data" in text
+
+
+def test_a_training_seed_is_a_run_of_its_own_that_draws_and_starts_elsewhere_and_resumes_exactly(tmp_path):
+    """Issue 35: seed s of a run trains into ``<tag>-s<s>`` with other initial weights, batch
+    order and training samples but the same validation samples; stopped and resumed in chunks
+    it ends with the weights of one uninterrupted run; seed 0 is the committed run, unmoved."""
+    import torch
+
+    from arssr_core.errors import ArssrError
+    from arssr_core.train import read_checkpoint
+
+    cfg = load_profile("smoke")
+    s0, s1 = pretrain.seed_jobs("smoke", [0, 1], ["rescnn-x2"])
+    assert (s0.tag, s1.tag, s0.seed, s1.seed) == ("rescnn-x2", "rescnn-x2-s1", 0, 1)
+    assert s0 == next(j for j in pretrain.jobs("smoke") if j.tag == "rescnn-x2")  # seed 0: the committed job
+    seeded = load_profile("smoke", s1.overrides())
+    assert ex.run_setup(seeded, "smoke", "baselines", "rescnn", 2.0)[1].seed == 1
+    (d0, v0), (d1, v1) = ex.baseline_data(cfg, 2.0), ex.baseline_data(seeded, 2.0)
+    assert all(torch.equal(a["inp"], b["inp"]) for a, b in zip(v0, v1))  # validation: the same samples
+    assert not torch.equal(d0[0]["inp"], d1[0]["inp"])  # training: another draw
+    with pytest.raises(ArssrError, match="no run"):
+        pretrain.seed_jobs("smoke", [1], ["rescnn-x7"])
+    with pytest.raises(ArssrError, match=">= 0"):
+        pretrain.seed_jobs("smoke", [-1], ["rescnn-x2"])
+
+    whole = pretrain.run_job("smoke", s1, tmp_path / "whole", chunk=10**9)
+    chunked = pretrain.run_job("smoke", s1, tmp_path / "chunked", chunk=1)  # a stop after every step
+    assert whole["finished"] and chunked["finished"] and whole["tag"] == "rescnn-x2-s1"
+    a = read_checkpoint(tmp_path / "whole" / "rescnn-x2-s1" / "last.pt")
+    b = read_checkpoint(tmp_path / "chunked" / "rescnn-x2-s1" / "last.pt")
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert a["meta"]["seed"] == 1 and not pretrain.snapshot_steps(tmp_path / "whole" / "rescnn-x2-s1")
+    pretrain.run_job("smoke", s0, tmp_path / "whole", chunk=10**9)
+    c = read_checkpoint(tmp_path / "whole" / "rescnn-x2" / "last.pt")
+    assert not all(torch.equal(a["state_dict"][k], c["state_dict"][k]) for k in a["state_dict"])

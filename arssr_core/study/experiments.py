@@ -55,16 +55,28 @@ def training_set(profile_cfg: dict[str, Any]) -> TrainingSet:
     return _SETS[key]
 
 
+SEED_STRIDE = 100  # training seed s draws its samples at data seed + 100 s (seed 0: the committed runs' draw)
+
+
+def training_draw(profile_cfg: dict[str, Any], section: str, seed: int = 0) -> int:
+    """The seed of a section's training-sample draw: its data ``seed`` moved by the run's training
+    seed (``<section>.train.seed``, which also seeds the initial weights and the batch order).
+    Training seed 0 keeps the data seed, so the committed runs draw what they drew; the
+    validation samples never move with it, so every training seed is kept on the same ones."""
+    return int(seed) + SEED_STRIDE * int(((profile_cfg.get(section) or {}).get("train") or {}).get("seed", 0))
+
+
 def arssr_data(profile_cfg: dict[str, Any], seed: int = 0, section: str = "arssr") -> tuple[ArSSRPatches, list]:
     """(training dataset, fixed validation samples) for ArSSR in a profile; a ``section`` with
     a ``sampling`` mapping (``anisotropic``) mixes thick-slice samples into both."""
     a = profile_cfg["arssr"]
     data = training_set(profile_cfg)
     seed = int((profile_cfg.get(section) or {}).get("seed", seed))  # a continued run draws fresh samples
+    draw = training_draw(profile_cfg, section, seed)
     kw = dict(crop=a["crop"], lr_size=a["lr_size"], scale_range=tuple(a["scale_range"]), k=a["k"],
               min_foreground=a["min_foreground"],
               anisotropic=Anisotropic.from_config((profile_cfg.get(section) or {}).get("sampling")))
-    ds = ArSSRPatches(list(data.train.values()), samples_per_volume=a["samples_per_volume"], seed=seed,
+    ds = ArSSRPatches(list(data.train.values()), samples_per_volume=a["samples_per_volume"], seed=draw,
                       augment=a["augment"], **kw)
     val = ArSSRPatches(list(data.val.values()), samples_per_volume=max(1, a["val_samples"] // len(data.val)),
                        seed=10_000 + seed, augment=False, **kw)
@@ -76,8 +88,8 @@ def baseline_data(profile_cfg: dict[str, Any], scale: float, seed: int = 0) -> t
     b = profile_cfg["baselines"]
     data = training_set(profile_cfg)
     kw = dict(scale=scale, patch=b["patch"], min_foreground=b["min_foreground"])
-    ds = BaselinePatches(list(data.train.values()), samples_per_volume=b["samples_per_volume"], seed=seed,
-                         augment=b["augment"], **kw)
+    ds = BaselinePatches(list(data.train.values()), samples_per_volume=b["samples_per_volume"],
+                         seed=training_draw(profile_cfg, "baselines", seed), augment=b["augment"], **kw)
     val = BaselinePatches(list(data.val.values()), samples_per_volume=max(1, b["val_samples"] // len(data.val)),
                           seed=10_000 + seed, **kw)
     return ds, fixed_samples(val, b["val_samples"])

@@ -38,6 +38,48 @@ class Job:
     scale: float | None
     tag: str
     steps: int
+    seed: int = 0
+
+    def overrides(self) -> dict[str, Any]:
+        """The profile overrides of this job's training seed (none for seed 0, the committed
+        runs): the seed of the initial weights, the batch order and the sample draw
+        (:func:`arssr_core.study.experiments.training_draw`); snapshots are not kept."""
+        if not self.seed:
+            return {}
+        return {f"{self.section}.train.seed": int(self.seed), f"{self.section}.train.snapshots": [],
+                f"{self.section}.train.snapshot_steps": []}
+
+
+def seed_tag(tag: str, seed: int) -> str:
+    """The run folder of training seed ``seed`` of run ``tag``: ``tag`` itself for seed 0 (the
+    committed run), else ``<tag>-s<seed>`` (``rescnn-x2-s1``)."""
+    return tag if not seed else f"{tag}-s{int(seed)}"
+
+
+def seed_jobs(profile: str, seeds: list[int], only: list[str] | None = None) -> list[Job]:
+    """The jobs of training seeds ``seeds`` (each >= 0) of a profile's runs ``only`` (their seed-0
+    tags; default all), in the order of ``only``. Continued runs (a section with ``from``) have
+    one seed: theirs starts from ArSSR-RDN's weights."""
+    from dataclasses import replace
+
+    from ..errors import ArssrError
+    from .experiments import CONTINUED_SECTIONS
+
+    base = {j.tag: j for j in jobs(profile)}
+    tags = list(base) if only is None else list(only)
+    unknown = [t for t in tags if t not in base]
+    if unknown:
+        raise ArssrError(f"no run {unknown} in profile '{profile}'; runs: {', '.join(base)}")
+    bad = [int(s) for s in seeds if int(s) < 0]
+    if bad:
+        raise ArssrError(f"training seeds are whole numbers >= 0 (got {bad})")
+    out = []
+    for t in tags:
+        for s in seeds:
+            if s and base[t].section in CONTINUED_SECTIONS:
+                raise ArssrError(f"{t} continues ArSSR-RDN's weights: it has no training seeds")
+            out.append(replace(base[t], tag=seed_tag(t, s), seed=int(s)))
+    return out
 
 
 def jobs(profile: str) -> list[Job]:
@@ -72,9 +114,10 @@ def run_job(profile: str, job: Job, out_root: str | Path, chunk: int = 1000, sto
     from ..train import checkpoint_finished, read_checkpoint, train
 
     torch.set_num_threads(threads)
-    cfg = load_profile(profile)
+    cfg = load_profile(profile, job.overrides())
     out = Path(out_root) / job.tag
     spec, tcfg, meta = run_setup(cfg, profile, job.section, job.model, job.scale)
+    meta = {**meta, "seed": job.seed}
     chunk = max(tcfg.ckpt_every, chunk // tcfg.ckpt_every * tcfg.ckpt_every)  # each chunk ends on a saved step
 
     def done() -> int:
@@ -183,12 +226,15 @@ def run_finished(run: str | Path, steps: int) -> bool:
 
 
 def run_jobs(profile: str, out_root: str | Path, workers: int = 1, chunk: int = 1000,
-             stop_by: float | None = None, only: list[str] | None = None, threads: int = 1) -> pd.DataFrame:
+             stop_by: float | None = None, only: list[str] | None = None, threads: int = 1,
+             seeds: list[int] | None = None) -> pd.DataFrame:
     """:func:`run_job` for every job of a profile (or the tags in ``only``), ``workers`` at a
-    time in separate processes; one row per job."""
+    time in separate processes; with ``seeds``, those training seeds of each
+    (:func:`seed_jobs`); one row per job."""
     from tqdm.auto import tqdm
 
-    todo = [j for j in jobs(profile) if only is None or j.tag in only]
+    todo = (seed_jobs(profile, seeds, only) if seeds else
+            [j for j in jobs(profile) if only is None or j.tag in only])
     rows = []
     if workers <= 1:
         for j in tqdm(todo, desc="pretrain"):
@@ -341,12 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stop-after-s", type=float, default=None,
                    help="start no new chunk after this many seconds (the run resumes next time)")
     p.add_argument("--only", nargs="*", default=None, help="run tags (e.g. rescnn-x2 arssr-rdn)")
+    p.add_argument("--seeds", nargs="*", type=int, default=None,
+                   help="training seeds of each run (0: the committed run; 1 -> <tag>-s1, ...)")
     p.add_argument("--score", action="store_true", help="score the kept weights into learning_curves.csv")
     p.add_argument("--only-new", action="store_true",
                    help="score only the (run, step) points that learning_curves.csv does not hold yet")
     a = p.parse_args(argv)
     stop_by = time.time() + a.stop_after_s if a.stop_after_s else None
-    state = run_jobs(a.profile, a.out, a.workers, a.chunk, stop_by, a.only, a.threads)
+    state = run_jobs(a.profile, a.out, a.workers, a.chunk, stop_by, a.only, a.threads, a.seeds)
     print(state.to_string(index=False))
     if a.score:
         from ..io_utils import atomic_path
