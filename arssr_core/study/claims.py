@@ -4,7 +4,7 @@
   bootstrap 95% interval (where the experiment gives one) that excludes zero;
 - **did not hold**: at least one comparison goes clearly against it (same test);
 - **inconclusive**: otherwise: an interval spans zero, or an effect is below the margin
-  (:data:`MARGINS`: 0.1 dB PSNR, 0.002 SSIM, 0.005 Dice);
+  (:data:`MARGINS`: 0.1 dB PSNR, 0.002 SSIM, 0.005 LPIPS, PSI, LPC-SI and Dice);
 - **untestable**: the setup decides it, not the method: a per-scale network that does not
   beat cubic by the margin at its own scale, an ablation encoder that does not beat cubic.
 
@@ -20,11 +20,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..metrics.registry import margins
 from .evaluation import BETTER, metric_label
 
-#: Smallest difference that counts, per metric (in the metric's units).
-MARGINS = {"psnr": 0.1, "ssim": 0.002, "lpips": 0.002, "psi": 0.002, "lpc_si": 0.002, "dice": 0.005,
-           "profile_spread": 0.002}
+#: Smallest difference that counts, per metric (in the metric's units; never below the metric's
+#: reproduction tolerance): :func:`arssr_core.metrics.registry.margins`.
+MARGINS = margins()
 STATUSES = ("held", "did not hold", "inconclusive", "untestable")
 COLUMNS = ["claim", "verdict", "evidence", "caveat"]
 

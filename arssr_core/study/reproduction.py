@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io_utils import atomic_path
+from ..metrics.registry import tolerances
 from ..paths import REPO_ROOT, results_dir
 
 #: Columns that identify a row (matched, never compared as quantities).
@@ -38,8 +39,7 @@ KEYS = ("notebook", "record", "id", "role", "name", "kind", "lesion", "tag", "mo
 #: Quantity -> absolute tolerance. A column is matched by its name (or, in interval tables, by
 #: the row's ``metric``); ``None`` means informational (timings, machine names): not compared.
 TOLERANCES: dict[str, float | None] = {
-    "psnr": 0.05, "ssim": 0.002, "lpips": 0.005, "psi": 0.005, "lpc_si": 0.005, "dice": 0.005,
-    "profile_spread": 0.002, "spread": 0.005,
+    **tolerances(), "spread": 0.005,  # the metrics' own: arssr_core.metrics.registry
     "steps": 0.0, "parameters": 0.0, "voxels": 0.0, "best_step": 0.0, "steps_run": 0.0, "batch_size": 0.0,
     "lr": 0.0, "radius_mm": 1e-3, "volume_ml": 1e-3, "intensity": 1e-3,
     "minutes": None, "minutes_to_best": None, "seconds": None, "cpu_minutes": None,
