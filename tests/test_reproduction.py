@@ -288,3 +288,30 @@ def test_an_edit_reruns_only_the_notebooks_whose_code_it_touches(tmp_path, monke
     assert not pipeline.is_current(NB, record)
     monkeypatch.setattr(pipeline, "code_text", edited("arssr_core/profiles/cpu.yaml"))  # its profile
     assert not pipeline.is_current(NB, record)
+
+
+def test_a_profile_key_override_reaches_the_kernel_and_enters_the_run_key(tmp_path, tiny_study):
+    """Issue 36 item 3: ``--params "eval.precision=bf16"`` reaches every load_profile of the run,
+    is recorded with the run and changes its key; a key the profile lacks is refused by name."""
+    from arssr_core.errors import ArssrError
+
+    out_file = tmp_path / "seen.txt"
+    write_notebook(tiny_study / "00_tiny.ipynb",
+                   "from arssr_core.profiles import load_profile\n"
+                   f"open(r'{out_file}', 'w').write(load_profile('smoke')['eval']['precision'])")
+    pipeline.reproduce("smoke", report=False)
+    plain = json.loads((tmp_path / "results" / "smoke" / "notebooks" / "runs.json").read_text())["00_tiny.ipynb"]
+    default = out_file.read_text()
+    other = "bf16" if default != "bf16" else "fp32"
+    rows = pipeline.reproduce("smoke", params={"eval.precision": other}, report=False)
+    assert [r["status"] for r in rows] == ["ran"] and out_file.read_text() == other
+    record = json.loads((tmp_path / "results" / "smoke" / "notebooks" / "runs.json").read_text())["00_tiny.ipynb"]
+    assert record["params"]["profile_overrides"] == {"eval.precision": other} and record["key"] != plain["key"]
+    assert pipeline.is_current(tiny_study / "00_tiny.ipynb", record)
+    assert [r["status"] for r in pipeline.reproduce("smoke", params={"eval.precision": other}, report=False)] == ["skipped"]
+    assert [r["status"] for r in pipeline.reproduce("smoke", report=False)] == ["ran"]  # the override gone: a rerun
+    assert out_file.read_text() == default
+    with pytest.raises(ArssrError, match="no key 'eval.precison': keys at eval: .*precision"):
+        pipeline.reproduce("smoke", params={"eval.precison": "bf16"}, report=False)
+    with pytest.raises(ArssrError, match=r"no notebook of this run has parameter\(s\) \['scalez'\]"):
+        pipeline.reproduce("smoke", params={"scalez": [2]}, report=False)

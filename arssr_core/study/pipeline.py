@@ -1,6 +1,6 @@
 """Run the numbered notebooks with papermill, in order, skipping what already ran here.
 
-``arssr reproduce --profile P [--only 03] [--params 'scales=[2,4]'] [--force]``
+``arssr reproduce --profile P [--only 03] [--params 'scales=[2,4] eval.precision=bf16'] [--force]``
 ``arssr check --profile P [--against REV]``
 
 Each notebook runs with ``profile`` (and any overrides) into
@@ -34,6 +34,7 @@ import yaml
 from ..errors import ArssrError
 from ..io_utils import atomic_path
 from ..paths import REPO_ROOT, results_dir
+from ..profiles import OVERRIDES_ENV, check_overrides
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -305,13 +306,21 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     published = head_commit()  # the results a run is compared with: those published when it started
     rows = []
     todo = notebooks(only)
+    params = dict(params or {})
+    overrides = {k: params.pop(k) for k in [k for k in params if "." in k]}  # eval.precision=fp32: the profile's
+    check_overrides(profile, overrides)
+    unknown = sorted(set(params) - set().union(*(_declared_parameters(nb) for nb in todo)))
+    if unknown:
+        raise ArssrError(f"no notebook of this run has parameter(s) {unknown} (a profile key is dotted: "
+                         f"section.key=value)")
     print(f"arssr reproduce: profile '{profile}', {len(todo)} notebook(s) -> {out_dir}", flush=True)
     for i, nb in enumerate(todo, 1):
         declared = _declared_parameters(nb)
-        nb_params = {"profile": profile, **{k: v for k, v in (params or {}).items() if k in declared}}
+        nb_params = {"profile": profile, **{k: v for k, v in params.items() if k in declared}}
+        keyed = {**nb_params, "profile_overrides": overrides} if overrides else nb_params  # what the key covers
         mine = local.get(nb.name) or {}
         out = out_dir / nb.name
-        if not force and out.exists() and mine and mine.get("key") == record_key(nb, mine, nb_params) \
+        if not force and out.exists() and mine and mine.get("key") == record_key(nb, mine, keyed) \
                 and inputs_unchanged(mine):
             note = ", its new Markdown copied in" if refresh_markdown(nb, out) else ""
             print(f"[{i}/{len(todo)}] {nb.name}: ran here with these inputs, skipped{note}", flush=True)
@@ -323,8 +332,9 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         for stale in (log, cache_log(log), code_log(log)):
             stale.unlink(missing_ok=True)
         snapshot = {f: code_text(REPO_ROOT / f) for f in package_files()}  # the code as the run starts
-        previous = os.environ.get("ARSSR_READ_LOG")
+        previous = {k: os.environ.get(k) for k in ("ARSSR_READ_LOG", OVERRIDES_ENV)}
         os.environ["ARSSR_READ_LOG"] = str(log)  # the kernel records the input files it reads
+        os.environ[OVERRIDES_ENV] = json.dumps({profile: overrides})  # and loads its profile with them
         try:
             pm.execute_notebook(str(nb), str(out), parameters=nb_params, kernel_name=kernel,
                                 cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
@@ -337,21 +347,22 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
                 f"the partial executed notebook is {out}"
             ) from None
         finally:
-            if previous is None:
-                os.environ.pop("ARSSR_READ_LOG", None)
-            else:
-                os.environ["ARSSR_READ_LOG"] = previous
+            for k, v in previous.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         dt = time.perf_counter() - t0
         inputs = input_hashes(read_log(log))
         reused = len(read_log(cache_log(log)))  # results an earlier run here computed (SR volumes, priors)
         code = used_code(log)
         changed = [f for f in code if f in snapshot and code_text(REPO_ROOT / f) != snapshot[f]]
-        key = run_key(nb, nb_params, code) if not changed else "edited-while-running"  # never current
+        key = run_key(nb, keyed, code) if not changed else "edited-while-running"  # never current
         for done in (log, cache_log(log), code_log(log)):
             done.unlink(missing_ok=True)
         from ..device import describe_machine
 
-        entry = {"key": key, "params": nb_params, "code": code, "seconds": round(dt, 1),
+        entry = {"key": key, "params": keyed, "code": code, "seconds": round(dt, 1),
                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine(),
                  "environment": environment(), "inputs": inputs, "cache_reads": reused}
         for path in (state_path, local_path):  # re-read: another run may have written
@@ -406,7 +417,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("reproduce", help="run the numbered notebooks with papermill into results/<profile>/")
     r.add_argument("--profile", default="cpu", help="smoke, cpu (default) or full")
     r.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 03 04")
-    r.add_argument("--params", default=None, help="overrides, e.g. \"scales=[2,4] data_root=/data/hcp\"")
+    r.add_argument("--params", default=None, help="notebook parameters and (dotted) profile keys, e.g. \"scales=[2,4] eval.precision=bf16\"")
     r.add_argument("--force", action="store_true", help="rerun notebooks even if unchanged")
     r.set_defaults(func=_cmd_reproduce)
     c = sub.add_parser("check", help="compare results/<profile>/tables with the published ones (a git revision)")
