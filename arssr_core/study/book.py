@@ -571,6 +571,28 @@ def method_advice(profile: str) -> str:
             "per kind of request, and the advice it gives", decimals=2).to_html() + "</div>\n```\n")
 
 
+def late_trends(profile: str) -> str:
+    """The front page's sentence on whether the compared runs had stopped improving, from notebook
+    02's ``02_late_trends`` (validation PSNR over each run's last third of steps,
+    :mod:`arssr_core.study.curves`)."""
+    path = results_dir(profile) / "tables" / "02_late_trends.csv"
+    if not path.exists():
+        return "*(Whether each run had stopped improving: notebook 02 measures it.)*"
+    df = pd.read_csv(path)
+    rising, other = df[df["state"] == "rising"], df[df["state"] != "rising"]
+
+    def said(rows: pd.DataFrame) -> str:
+        return ", ".join(f"{r.model} {r.gain_db:+.2f} dB [{r.lo:+.2f}, {r.hi:+.2f}]" for r in rows.itertuples())
+
+    if rising.empty:
+        return (f"No compared run's validation PSNR still rose over its last third of steps ({said(df)}, the gain "
+                "of the fitted line with its 95% interval), so these rankings are close to where the recipes settle.")
+    return (f"{len(rising)} of the {len(df)} compared runs were still improving when their budgets ended (validation "
+            f"PSNR over the last third of steps, the gain of the fitted line with its 95% interval: {said(rising)})"
+            + (f"; the others were flat or falling ({said(other)})" if len(other) else "")
+            + ", so these are rankings at this budget, not where the methods would settle.")
+
+
 def _verdict_table(profile: str, name: str, **read) -> tuple[pd.DataFrame | None, str]:
     """A profile's verdict table ``name`` (None where it is not written yet) and its counts as
     bold text in the order of :data:`arssr_core.study.claims.STATUSES` ("**1 held**, ...")."""
@@ -660,6 +682,7 @@ def build_book(profile: str = "cpu") -> Path:
         if page == "intro":
             name = f"{pages.get('08', '08_figures')}.ipynb"
             summary = paper_scorecard(profile, pages) + verdict_summary(profile, pages, is_stale(name, records.get(name)))
+            rest = rest.replace("{late-trends}", late_trends(profile))
         if page == "rerun":
             rest = rest.replace("{method-advice}", method_advice(profile))
         (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)

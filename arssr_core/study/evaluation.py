@@ -19,22 +19,20 @@ import pandas as pd
 from ..data.degrade import downsample, resize_cubic
 from ..data.volumes import foreground_box
 from ..errors import DataError
+from ..metrics import registry as metric_registry
 from .experiments import baseline_checkpoint, run_dir
 from ..io_utils import atomic_path
 from ..paths import REPO_ROOT, results_dir
 from ..profiles import load_profile
 
-#: Direction of each metric: +1 higher is better, -1 lower is better.
-BETTER = {"psnr": 1, "ssim": 1, "lpips": -1, "psi": 1, "lpc_si": 1, "dice": 1, "profile_spread": -1}
-
-#: How a reader sees the metrics whose name is not an acronym.
-METRIC_LABELS = {"dice": "Dice", "profile_spread": "profile spread", "lr_consistency_psnr": "LR-consistency PSNR"}
+#: Direction of each metric: +1 higher is better, -1 lower is better (:mod:`arssr_core.metrics.registry`).
+BETTER = metric_registry.directions()
 
 
 def metric_label(metric: str) -> str:
     """How a metric is written for a reader: ``psnr`` -> ``PSNR``, ``lpc_si`` -> ``LPC-SI``,
-    ``profile_spread`` -> ``profile spread``."""
-    return METRIC_LABELS.get(metric, metric.upper().replace("_", "-"))
+    ``profile_spread`` -> ``profile spread`` (:func:`arssr_core.metrics.registry.label`)."""
+    return metric_registry.label(metric)
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,7 @@ class Method:
     checkpoint: str | None = None
     scales: tuple[float, ...] | None = None
     model: str | None = None
+    seed: int = 0  # training seed of the run (0: the committed run; :mod:`arssr_core.study.seeds`)
 
     def accepts(self, scale: float | Sequence[float]) -> bool:
         if self.scales is None:
@@ -190,7 +189,7 @@ def super_resolve_with(method: Method, lr: np.ndarray, out_shape: Sequence[int],
                              progress=progress)
     if method.kind == "baseline":
         s = float(np.atleast_1d(scale)[0])
-        ckpt = baseline_checkpoint(profile, method.model, s)
+        ckpt = baseline_checkpoint(profile, method.model, s, method.seed)
         return apply_cnn(_model(ckpt), lr, out_shape, precision=precision, device=dev, progress=progress)
     raise ValueError(f"unknown method kind '{method.kind}'")
 
@@ -209,7 +208,7 @@ def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_sh
     if method.kind == "arssr":
         ck = str(Path(method.checkpoint).stat().st_mtime_ns) if Path(method.checkpoint).exists() else "missing"
     elif method.kind == "baseline":
-        p = baseline_checkpoint(profile, method.model, float(np.atleast_1d(scale)[0]))
+        p = baseline_checkpoint(profile, method.model, float(np.atleast_1d(scale)[0]), method.seed)
         ck = str(p.stat().st_mtime_ns) if p.exists() else "missing"
     from ..device import pick_device, pick_precision
 

@@ -130,11 +130,13 @@ def _reuse_pretrained(path: Path) -> dict[str, Any]:
     return {"best": str(path), "reused": "pretrained", "step": None, "untrained": training_verdict(meta)}
 
 
-def baseline_checkpoint(profile: str, model: str, scale: float) -> Path:
+def baseline_checkpoint(profile: str, model: str, scale: float, seed: int = 0) -> Path:
     """The weights a per-scale baseline is evaluated with: the committed matched-budget run
-    if the profile has one, else the one trained in the profile's run folder."""
-    d = pretrained_dir(load_profile(profile), f"{model}-x{float(scale):g}")
-    return d / "best.pt" if d else run_dir(profile, model, scale) / "best.pt"
+    if the profile has one, else the one trained in the profile's run folder; ``seed`` > 0: that
+    training seed's run (:func:`arssr_core.study.pretrain.seed_tag`)."""
+    tag = pretrain.seed_tag(f"{model}-x{float(scale):g}", seed)
+    d = pretrained_dir(load_profile(profile), tag)
+    return d / "best.pt" if d else run_dir(profile, tag) / "best.pt"
 
 
 #: Run folders of ArSSR-RDN continued beyond the paper (notebook 09): on thick-slice samples

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..io_utils import atomic_path
 from ..paths import results_dir
+from ..metrics.registry import decimals as metric_decimals
 from .evaluation import BETTER, metric_label
 
 DPI = 100
@@ -23,8 +24,7 @@ def save_table(df: pd.DataFrame, profile: str, name: str) -> None:
 
 
 #: Decimals shown per metric (PSNR in dB to 0.01; a gradient energy ratio to 1e-3; the rest to 1e-4).
-DECIMALS = {"psnr": 2, "lr_consistency_psnr": 2, "start_val_psnr": 2, "best_val_psnr": 2, "minutes": 1,
-            "gradient_ratio": 3}
+DECIMALS = {**metric_decimals(), "start_val_psnr": 2, "best_val_psnr": 2, "minutes": 1, "gradient_ratio": 3}
 
 
 def table(df: pd.DataFrame, caption: str | None = None,
@@ -252,6 +252,26 @@ def plot_metric_vs_scale(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr"
         spare[0].legend(handles, labels, loc="center", fontsize=10, frameon=False)
     else:
         flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_seed_scores(seeds: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "ssim")) -> plt.Figure:
+    """One panel per metric: each training seed's score against scale (a dot per seed, the line
+    through the seeds' mean), one colour per model (``seeds``: :func:`arssr_core.study.seeds.seed_table`)."""
+    metrics = tuple(m for m in metrics if m in seeds.columns)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.0), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for i, (method, g) in enumerate(seeds.groupby("method", sort=False)):
+            colour = f"C{i}"
+            mean = g.groupby("scale")[m].mean()
+            ax.plot(mean.index, mean.to_numpy(), color=colour, lw=1, label=f"{method} ({g['seed'].nunique()})")
+            ax.scatter(g["scale"], g[m], color=colour, s=12)
+        ax.set_xlabel("scale", fontsize=10)
+        ax.set_title(metric_label(m) + metric_arrow(m), fontsize=10)
+        ax.tick_params(labelsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, title="model (seeds)", title_fontsize=8)
     fig.tight_layout()
     return fig
 
