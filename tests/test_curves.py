@@ -57,3 +57,12 @@ def test_the_front_page_says_which_committed_runs_were_still_rising(tmp_path, mo
     text = late_trends("cpu")
     assert text.startswith("1 of the 2 compared runs were still improving") and "ResCNN x2 +0.30 dB [+0.11, +0.48]" in text
     assert "flat or falling (ArSSR +0.25 dB [-0.27, +0.77])" in text
+
+
+def test_a_run_too_short_for_a_trend_gets_a_row_that_says_so_and_no_caveat(tmp_path):
+    (tmp_path / "short").mkdir()
+    _curve(0.05, steps=500).to_csv(tmp_path / "short" / "validation.csv", index=False)  # 0, 250, 500: 1 point in the last third
+    short = evaluation.Method("Short", "arssr", str(tmp_path / "short" / "best.pt"))
+    table = curves.compared_trends("cpu", [short])
+    assert table["state"].tolist() == ["too few points"] and table["gain_db"].isna().all()
+    assert curves.training_caveat("cpu", [short]) == ""

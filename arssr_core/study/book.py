@@ -578,7 +578,9 @@ def late_trends(profile: str) -> str:
     path = results_dir(profile) / "tables" / "02_late_trends.csv"
     if not path.exists():
         return "*(Whether each run had stopped improving: notebook 02 measures it.)*"
-    df = pd.read_csv(path)
+    df = pd.read_csv(path).dropna(subset=["gain_db"])
+    if df.empty:
+        return "*(No compared run has enough validation points for a trend.)*"
     rising, other = df[df["state"] == "rising"], df[df["state"] != "rising"]
 
     def said(rows: pd.DataFrame) -> str:

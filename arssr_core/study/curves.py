@@ -74,10 +74,16 @@ def trend_text(name: str, t: Trend) -> str:
 
 def trend_table(runs: Iterable[tuple[str, str | Path]], fraction: float = 1 / 3) -> pd.DataFrame:
     """One row per ``(name, run folder)``: the trend of its validation PSNR over its last
-    ``fraction`` of steps (gain and interval in dB) and whether it was still rising."""
+    ``fraction`` of steps (gain and interval in dB) and whether it was still rising; a run with
+    fewer than 3 validation points there has no trend (``too few points``)."""
     rows = []
     for name, run in runs:
-        t = run_trend(run, fraction)
+        try:
+            t = run_trend(run, fraction)
+        except DataError:  # a run too short to have a trend (the smoke profile's few steps)
+            rows.append({"model": name, "steps": "", "points": 0, "gain_db": np.nan, "lo": np.nan, "hi": np.nan,
+                         "state": "too few points"})
+            continue
         rows.append({"model": name, "steps": f"{t.first}-{t.last}", "points": t.points, "gain_db": t.gain,
                      "lo": t.lo, "hi": t.hi, "state": t.state})
     return pd.DataFrame(rows, columns=["model", "steps", "points", "gain_db", "lo", "hi", "state"])
@@ -107,8 +113,8 @@ def training_caveat(profile: str, methods: Iterable) -> str:
     """One sentence for a verdict comparing ``methods``: which of their runs were still improving
     when their budgets ended (validation PSNR over the last third of steps, 95% interval above
     zero), so that the verdict ranks budgets as much as methods; else that none was."""
-    trends = compared_trends(profile, methods)
-    if trends.empty:
+    trends = compared_trends(profile, methods).dropna(subset=["gain_db"])
+    if trends.empty:  # cubic only, or runs too short for a trend
         return ""
     rising = trends[trends["state"] == "rising"]
     if rising.empty:

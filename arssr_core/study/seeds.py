@@ -29,7 +29,9 @@ def _budgets(profile: str) -> dict[str, int]:
 
 def finished_seeds(profile: str, run: str | Path) -> list[int]:
     """The training seeds (> 0) of the run folder ``run`` (its seed 0) whose folders
-    ``<run>-s<k>`` beside it hold kept weights and a record that reached the run's budget."""
+    ``<run>-s<k>`` beside it hold kept weights and a record that reached the run's budget, and
+    no resume state (``last.pt``: a run still training, or finished here and not yet published
+    as the committed runs are; delete it to count the seed). A run in progress is never read."""
     run = Path(run)
     steps = _budgets(profile).get(run.name)
     if steps is None:
@@ -37,7 +39,8 @@ def finished_seeds(profile: str, run: str | Path) -> list[int]:
     out = []
     for d in run.parent.glob(f"{run.name}-s*"):
         k = d.name[len(run.name) + 2:]
-        if k.isdigit() and int(k) > 0 and (d / "best.pt").is_file() and run_finished(d, steps):
+        if k.isdigit() and int(k) > 0 and (d / "best.pt").is_file() and not (d / "last.pt").exists() \
+                and run_finished(d, steps):
             out.append(int(k))
     return sorted(out)
 
