@@ -21,6 +21,7 @@ from ..data.volumes import foreground_box
 from ..errors import DataError
 from ..metrics import registry as metric_registry
 from .experiments import baseline_checkpoint, run_dir
+from .methods import display_name
 from ..io_utils import atomic_path
 from ..paths import REPO_ROOT, results_dir
 from ..profiles import load_profile
@@ -67,7 +68,7 @@ def arssr_method(profile: str, encoder: str = "rdn", label: str | None = None) -
         ckpt = REPO_ROOT / pre
     else:
         ckpt = run_dir(profile, f"arssr-{encoder}") / "best.pt"
-    return Method(label or ("ArSSR" if encoder == "rdn" else f"ArSSR-{encoder}"), "arssr", str(ckpt))
+    return Method(label or display_name("arssr" if encoder == "rdn" else f"arssr-{encoder}"), "arssr", str(ckpt))
 
 
 def continued_method(profile: str, section: str, label: str) -> Method:
@@ -87,7 +88,7 @@ def baseline_methods(profile: str) -> list[Method]:
     out = []
     for model in cfg["models"]:
         scales = tuple(float(s) for s in cfg["scales"])
-        out.append(Method({"srcnn3d": "SRCNN3D", "dcsrn": "DCSRN", "rescnn": "ResCNN"}[model], "baseline",
+        out.append(Method(display_name(model), "baseline",
                           scales=scales, model=model))
     return out
 

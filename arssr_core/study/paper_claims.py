@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..paths import REPO_ROOT, results_dir
 from .claims import MARGINS
+from .methods import METHODS
 from .evaluation import BETTER, metric_label
 
 QUANTIFIERS = ("all", "all but one", "most", "generally")
@@ -67,7 +68,7 @@ class PaperClaim:
 
 
 _PERCEPTUAL = ("lpips", "psi", "lpc_si")
-_CNNS = ("SRCNN3D", "DCSRN", "ResCNN")
+_CNNS = tuple(m.display for m in METHODS.values() if m.kind == "baseline")  # SRCNN3D, DCSRN, ResCNN
 
 #: The checkable claims of sections 4.2-4.6, in the paper's order.
 CLAIMS: tuple[PaperClaim, ...] = (
