@@ -521,9 +521,20 @@ def centre_profiles(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple
 
 
 def _sr_line(sr: np.ndarray, j: int, k: int, factor: float) -> np.ndarray:
-    """The first-axis line of an SR volume (isotropic ``factor``) through the physical point of
-    LR voxel column (j, k)."""
-    return sr[:, min(int((j + 0.5) * factor), sr.shape[1] - 1), min(int((k + 0.5) * factor), sr.shape[2] - 1)]
+    """The first-axis line of an SR volume (isotropic ``factor``) through the physical centre of
+    LR voxel column (j, k): bilinear in the other two axes at that exact point (SR index
+    ``(j + 0.5) * factor - 0.5``), so every scale's line passes through the same place."""
+    out = np.zeros(sr.shape[0], dtype=np.float64)
+    corners = []
+    for c, n in (((j + 0.5) * factor - 0.5, sr.shape[1]), ((k + 0.5) * factor - 0.5, sr.shape[2])):
+        c = float(np.clip(c, 0, n - 1))
+        lo = int(np.floor(c))
+        corners.append(((lo, 1 - (c - lo)), (min(lo + 1, n - 1), c - lo)))
+    for y, wy in corners[0]:
+        for z, wz in corners[1]:
+            if wy * wz:
+                out += wy * wz * sr[:, y, z]
+    return out.astype(np.float32)
 
 
 def profile_consistency(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple[str, str], np.ndarray],
