@@ -191,3 +191,19 @@ def test_lead_grows_only_when_it_rises_without_a_drop_on_the_way():
     v = claims.claim_lead_grows(t([0.01, 0.03, 0.02]), "A", "B", "lpips", "grows")
     assert v["verdict"] == "inconclusive" and "from x3 to x4" in v["evidence"]
     assert claims.claim_lead_grows(t([0.03, 0.02, 0.01]), "A", "B", "lpips", "grows")["verdict"] == "did not hold"
+
+
+@pytest.mark.parametrize("factor", [2.0, 2.5, 3.0, 4.0])
+def test_the_sr_line_passes_through_the_lr_voxels_physical_centre_at_every_scale(factor):
+    """Issue 34: the profile-consistency claim compares lines through the same physical point at
+    every scale; an SR volume that is linear across the line gives, at each scale, the value at
+    the LR voxel column's centre (before: up to half an LR voxel off between scales)."""
+    from arssr_core.study.evaluation import _sr_line
+
+    n = int(round(12 * factor))
+    idx = np.arange(n)
+    pos = (idx + 0.5) / factor  # SR voxel centres in LR voxel units
+    sr = (0 * idx[:, None, None] + 2.0 * pos[None, :, None] + 3.0 * pos[None, None, :]).astype(np.float32)
+    j, k = 5, 7
+    want = 2.0 * (j + 0.5) + 3.0 * (k + 0.5)
+    np.testing.assert_allclose(_sr_line(sr, j, k, factor), want, rtol=1e-5)

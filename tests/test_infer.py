@@ -409,19 +409,19 @@ def test_methods_beyond_the_paper_take_their_own_run_by_default(tmp_path, small_
     """``--method arssr-thick`` reads ``<checkpoints>/pretrained/arssr-rdn-aniso/best.pt``,
     ``--method arssr-iso`` ``.../arssr-rdn-iso/best.pt`` (not ArSSR-RDN's, nor $ARSSR_CHECKPOINT);
     without it the error names that run and how to make it."""
-    import arssr_core.infer.engine as eng
+    import arssr_core.study.methods as reg
 
-    monkeypatch.setattr(eng, "checkpoints_dir", lambda p: tmp_path / "ck" / p)
+    monkeypatch.setattr(reg, "checkpoints_dir", lambda p: tmp_path / "ck" / p)
     monkeypatch.setenv("ARSSR_CHECKPOINT", str(tmp_path / "nowhere.pt"))
     with pytest.raises(CheckpointError, match=f"{run}.*arssr_core.study.pretrain --only {run}"):
-        eng.default_checkpoint(method)
+        reg.default_checkpoint(method)
     other = tmp_path / "ck" / "pretrained" / "arssr-rdn" / "best.pt"  # the default's run must not be taken
     other.parent.mkdir(parents=True)
     save_checkpoint(other, tiny_arssr(seed=5))
     ck = tmp_path / "ck" / "pretrained" / run / "best.pt"
     ck.parent.mkdir(parents=True)
     save_checkpoint(ck, tiny_arssr(seed=3))
-    assert eng.default_checkpoint(method) == ck
+    assert reg.default_checkpoint(method) == ck
     out = tmp_path / "o.nii.gz"
     rc, err = run_cli(["upsample", small_nifti, "-o", str(out), "--scale", "1", "1", "3", "--method", method,
                        "-q"], capsys)
@@ -436,3 +436,10 @@ def test_methods_beyond_the_paper_take_their_own_run_by_default(tmp_path, small_
     np.testing.assert_array_equal(load_volume(out).data, ref.data)
     not_ref = upsample_volume(load_volume(small_nifti), GridRequest(scale=(1, 1, 3)), checkpoint=other)
     assert not np.array_equal(load_volume(out).data, not_ref.data)
+
+
+def test_the_engine_needs_the_weights_it_is_given_and_knows_no_run(small_nifti):
+    """The library is given a model or a checkpoint; which run a method's weights come from is
+    the study's registry's business (:func:`arssr_core.study.methods.default_checkpoint`)."""
+    with pytest.raises(RequestError, match="method 'arssr-iso' needs a model or a checkpoint"):
+        upsample_volume(load_volume(small_nifti), GridRequest(scale=2), method="arssr-iso")

@@ -81,3 +81,23 @@ def test_the_published_scorecard_reads_the_inverted_claim_the_right_way():
     below = [c for c in CLAIMS if c.section == "4.2" and c.sign == -1]
     assert len(below) == 1 and set(below[0].others) == {"SRCNN3D", "DCSRN", "ResCNN"}
     assert not any("highest PSNR" in c.reading and c.winner == "ArSSR" for c in CLAIMS)
+
+
+def test_a_claims_comparisons_are_judged_at_the_family_wise_level():
+    """Multiplicity: an interval that just clears zero at 95% decides one comparison, but not one
+    of twenty (Bonferroni: widened to 1 - 0.05/20); the widening keeps the point estimate."""
+    from arssr_core.study.paper_claims import family_interval
+
+    assert family_interval((0.5, 0.3, 0.7), 1) == (0.5, 0.3, 0.7)
+    d, lo, hi = family_interval((0.5, 0.3, 0.8), 20)
+    k = 3.0233 / 1.95996  # z(1 - 0.025/20) / z(0.975)
+    assert d == 0.5 and lo == pytest.approx(0.5 - 0.2 * k, rel=1e-3) and hi == pytest.approx(0.5 + 0.3 * k, rel=1e-3)
+    scales = list(range(2, 12))  # ten cells, two comparisons each: a family of 20
+    scores = pd.DataFrame([{"method": m, "scale": s, "psnr": 30.0} for s in scales for m in ("A", "B", "C")])
+    iv = pd.DataFrame([{"a": "A", "b": o, "scale": s, "metric": "psnr", "diff": 0.3, "lo": 0.05, "hi": 0.55}
+                       for s in scales for o in ("B", "C")])
+    many = judge_cells(PaperClaim("4.2", "q", "all", "A best", "t", "iv", "A", ("psnr",)), scores, iv)
+    assert set(many["judgement"]) == {"inconclusive"} and set(many["family"]) == {20}
+    one = judge_cells(PaperClaim("4.2", "q", "all", "A best", "t", "iv", "A", ("psnr",), others=("B",), scales=(2,)),
+                      scores, iv)
+    assert one["judgement"].tolist() == ["for"]  # alone, the same interval decides

@@ -7,12 +7,12 @@ Array API (:mod:`.engine`): :func:`super_resolve` (ArSSR: encode once, decode in
 affines: :mod:`.grid`. The ``arssr upsample`` command: :mod:`.command`.
 """
 
-from .engine import (DEFAULT_CHUNK, DEFAULT_HALO, DEFAULT_MAX_TILE_VOXELS, apply_cnn, cubic, default_checkpoint,
+from .engine import (DEFAULT_CHUNK, DEFAULT_HALO, DEFAULT_MAX_TILE_VOXELS, apply_cnn, cubic,
                      load_sr_model, plan_tiles, receptive_radius, super_resolve, upsample_volume)
 from .grid import DEFAULT_MAX_VOXELS, GridRequest, OutputGrid, output_grid
 
 __all__ = [
     "DEFAULT_CHUNK", "DEFAULT_HALO", "DEFAULT_MAX_TILE_VOXELS", "DEFAULT_MAX_VOXELS", "GridRequest", "OutputGrid",
-    "apply_cnn", "cubic", "default_checkpoint", "load_sr_model", "output_grid", "plan_tiles", "receptive_radius",
+    "apply_cnn", "cubic", "load_sr_model", "output_grid", "plan_tiles", "receptive_radius",
     "super_resolve", "upsample_volume",
 ]

@@ -20,7 +20,8 @@ import numpy as np
 from ..data.nifti import Volume, load_volume, save_volume
 from ..device import pick_device, pick_precision
 from ..errors import RequestError
-from .engine import CUDA_CHUNK, DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, METHODS, upsample_volume
+from ..study.methods import cli_methods, default_checkpoint
+from .engine import CUDA_CHUNK, DEFAULT_CHUNK, DEFAULT_MAX_TILE_VOXELS, upsample_volume
 from .grid import DEFAULT_MAX_VOXELS, GridRequest
 
 #: The method ``arssr upsample`` uses when none is given: the one recommended for both kinds of
@@ -71,8 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("--voxel-size", type=float, nargs="+", metavar="MM", help="in mm: one value or three")
     g.add_argument("--shape", type=int, nargs=3, metavar="N", help="the grid's shape")
     m = p.add_argument_group("method").add_mutually_exclusive_group()
-    m.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD, metavar="M",
-                   help=f"{DEFAULT_METHOD} (default), {', '.join(x for x in METHODS if x != DEFAULT_METHOD)}")
+    m.add_argument("--method", choices=list(cli_methods()), default=DEFAULT_METHOD, metavar="M",
+                   help=f"{DEFAULT_METHOD} (default), {', '.join(x for x in cli_methods() if x != DEFAULT_METHOD)}")
     m.add_argument("--checkpoint", metavar="PATH", help="an ArSSR or per-scale baseline checkpoint")
     r = p.add_argument_group("compute")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], metavar="D",
@@ -172,8 +173,11 @@ def run(args: argparse.Namespace) -> int:
     )
     timings: dict = {}
     t0 = time.perf_counter()
+    checkpoint = args.checkpoint
+    if checkpoint is None and args.method != "cubic":
+        checkpoint = default_checkpoint(args.method)  # the study's weights of this method
     out = upsample_volume(
-        vol, request, method=args.method, checkpoint=args.checkpoint, device=args.device,
+        vol, request, method=args.method, checkpoint=checkpoint, device=args.device,
         precision=args.precision, chunk=args.chunk, max_tile_voxels=args.tile_voxels,
         halo=None if args.halo < 0 else args.halo, progress=not args.quiet, timings=timings,
     )

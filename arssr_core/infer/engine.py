@@ -60,7 +60,6 @@ from ..data.nifti import Volume, check_volume
 from ..device import autocast, pick_device, pick_precision
 from ..errors import CheckpointError, RequestError
 from ..models import BASELINES, STUDY_MODELS, is_arssr
-from ..paths import checkpoints_dir
 from .grid import GridRequest, OutputGrid, output_grid
 
 #: Version of the numerics of this module and the models' inference paths: part of the
@@ -440,36 +439,6 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
 
 # ----------------------------------------------------------------------------- volumes
 
-METHODS = ("arssr", "arssr-thick", "arssr-iso", "cubic")
-
-
-#: The committed model folder of each model method of ``arssr upsample``.
-MODEL_RUNS = {"arssr": "arssr-rdn", "arssr-thick": "arssr-rdn-aniso", "arssr-iso": "arssr-rdn-iso"}
-
-
-def default_checkpoint(method: str = "arssr") -> Path:
-    """The checkpoint used when none is given: for ``arssr``, ``$ARSSR_CHECKPOINT`` if set; else
-    the default profile's trained model of ``method`` (:data:`MODEL_RUNS`:
-    ``checkpoints/pretrained/<run>/best.pt``, then ``checkpoints/cpu/<run>/best.pt``);
-    :class:`CheckpointError` saying how to get one."""
-    env = os.environ.get("ARSSR_CHECKPOINT")
-    if env and method == "arssr":
-        if not Path(env).is_file():
-            raise CheckpointError(f"ARSSR_CHECKPOINT={env}: no such checkpoint file")
-        return Path(env)
-    run = MODEL_RUNS[method]
-    tried = [checkpoints_dir(p) / run / "best.pt" for p in ("pretrained", "cpu")]
-    for p in tried:
-        if p.is_file():
-            return p
-    raise CheckpointError(
-        f"no trained {run} checkpoint found (looked for " + ", ".join(str(p) for p in tried)
-        + ("); get one with `make reproduce` or `arssr train arssr-rdn`, pass --checkpoint PATH" if method == "arssr"
-           else f"); train it with `python -m arssr_core.study.pretrain --only {run}`, pass --checkpoint PATH")
-        + (", set ARSSR_CHECKPOINT" if method == "arssr" else "") + ", or use --method cubic"
-    )
-
-
 def load_sr_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, str]:
     """Load a checkpoint that can super-resolve: an ArSSR model or a per-scale baseline.
 
@@ -501,14 +470,14 @@ def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arss
                     progress: bool = False, timings: dict | None = None) -> Volume:
     """Super-resolve a :class:`Volume` onto the grid ``request`` describes; returns a new Volume.
 
-    ``method``: ``arssr`` (a ``model`` object, or a ``checkpoint`` path, or the default
-    checkpoint; a per-scale baseline checkpoint is accepted at its trained scale),
-    ``arssr-thick`` (the same, its default the model trained on thick slices as well),
-    ``arssr-iso`` (its default ArSSR-RDN trained further on isotropic samples) or ``cubic``.
-    The output keeps the input's orientation and field of view (affine from :func:`output_grid`) and a copy of its header with ``descrip`` naming method and scale.
+    ``method``: ``cubic``, or the name of a trained method (a label: the model is ``model``, or
+    the weights at ``checkpoint``, an ArSSR model or a per-scale baseline at its trained scale;
+    :func:`arssr_core.study.methods.default_checkpoint` finds the study's). The output keeps the
+    input's orientation and field of view (affine from :func:`output_grid`) and a copy of its
+    header with ``descrip`` naming method and scale.
     """
-    if method not in METHODS:
-        raise RequestError(f"unknown method '{method}' ({', '.join(METHODS)})")
+    if method != "cubic" and model is None and checkpoint is None:
+        raise RequestError(f"method '{method}' needs a model or a checkpoint")
     data = check_volume(volume.data, str(volume.path or "input"))
     grid = output_grid(data.shape, volume.affine, request)
     timings = {} if timings is None else timings
@@ -520,7 +489,7 @@ def upsample_volume(volume: Volume, request: GridRequest, *, method: str = "arss
     else:
         dev = pick_device(device)
         if model is None:
-            model, name = load_sr_model(checkpoint if checkpoint is not None else default_checkpoint(method), dev)
+            model, name = load_sr_model(checkpoint, dev)
         else:
             name = getattr(model, "spec", {}).get("name", type(model).__name__)
         kw = dict(precision=precision, device=dev, max_tile_voxels=max_tile_voxels, halo=halo,

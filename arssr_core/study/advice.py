@@ -20,9 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..paths import results_dir
+from .methods import METHODS, cli_methods
 
-#: The CLI's method name of each method of notebook 09's tables.
-CLI_NAMES = {"Cubic": "cubic", "ArSSR": "arssr", "ArSSR-iso": "arssr-iso", "ArSSR-thick": "arssr-thick"}
+#: The CLI's method name of each method of notebook 09's tables (:mod:`arssr_core.study.methods`).
+CLI_NAMES = {METHODS[k].display: k for k in cli_methods()}
 
 #: A PSNR difference (dB) below which two methods count as level: the study's verdict margin.
 MARGIN_DB = 0.1

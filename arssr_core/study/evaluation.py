@@ -21,6 +21,7 @@ from ..data.volumes import foreground_box
 from ..errors import DataError
 from ..metrics import registry as metric_registry
 from .experiments import baseline_checkpoint, run_dir
+from .methods import display_name
 from ..io_utils import atomic_path
 from ..paths import REPO_ROOT, results_dir
 from ..profiles import load_profile
@@ -67,7 +68,7 @@ def arssr_method(profile: str, encoder: str = "rdn", label: str | None = None) -
         ckpt = REPO_ROOT / pre
     else:
         ckpt = run_dir(profile, f"arssr-{encoder}") / "best.pt"
-    return Method(label or ("ArSSR" if encoder == "rdn" else f"ArSSR-{encoder}"), "arssr", str(ckpt))
+    return Method(label or display_name("arssr" if encoder == "rdn" else f"arssr-{encoder}"), "arssr", str(ckpt))
 
 
 def continued_method(profile: str, section: str, label: str) -> Method:
@@ -87,7 +88,7 @@ def baseline_methods(profile: str) -> list[Method]:
     out = []
     for model in cfg["models"]:
         scales = tuple(float(s) for s in cfg["scales"])
-        out.append(Method({"srcnn3d": "SRCNN3D", "dcsrn": "DCSRN", "rescnn": "ResCNN"}[model], "baseline",
+        out.append(Method(display_name(model), "baseline",
                           scales=scales, model=model))
     return out
 
@@ -520,9 +521,20 @@ def centre_profiles(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple
 
 
 def _sr_line(sr: np.ndarray, j: int, k: int, factor: float) -> np.ndarray:
-    """The first-axis line of an SR volume (isotropic ``factor``) through the physical point of
-    LR voxel column (j, k)."""
-    return sr[:, min(int((j + 0.5) * factor), sr.shape[1] - 1), min(int((k + 0.5) * factor), sr.shape[2] - 1)]
+    """The first-axis line of an SR volume (isotropic ``factor``) through the physical centre of
+    LR voxel column (j, k): bilinear in the other two axes at that exact point (SR index
+    ``(j + 0.5) * factor - 0.5``), so every scale's line passes through the same place."""
+    out = np.zeros(sr.shape[0], dtype=np.float64)
+    corners = []
+    for c, n in (((j + 0.5) * factor - 0.5, sr.shape[1]), ((k + 0.5) * factor - 0.5, sr.shape[2])):
+        c = float(np.clip(c, 0, n - 1))
+        lo = int(np.floor(c))
+        corners.append(((lo, 1 - (c - lo)), (min(lo + 1, n - 1), c - lo)))
+    for y, wy in corners[0]:
+        for z, wz in corners[1]:
+            if wy * wz:
+                out += wy * wz * sr[:, y, z]
+    return out.astype(np.float32)
 
 
 def profile_consistency(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple[str, str], np.ndarray],

@@ -18,6 +18,7 @@ from ..paths import REPO_ROOT, checkpoints_dir
 from ..profiles import load_profile
 from ..train import TrainConfig, checkpoint_finished, require_trained, train, train_config, training_verdict
 from . import pretrain
+from .methods import section_tags
 
 @dataclass(frozen=True)
 class TrainingSet:
@@ -141,7 +142,7 @@ def baseline_checkpoint(profile: str, model: str, scale: float, seed: int = 0) -
 
 #: Run folders of ArSSR-RDN continued beyond the paper (notebook 09): on thick-slice samples
 #: as well (section ``anisotropic``), and the same steps on the paper's samples (its control).
-SECTION_TAGS = {"anisotropic": "arssr-rdn-aniso", "isotropic_control": "arssr-rdn-iso"}
+SECTION_TAGS = section_tags()
 CONTINUED_SECTIONS = tuple(SECTION_TAGS)
 
 

@@ -14,6 +14,11 @@ the metric's margin (:data:`arssr_core.study.claims.MARGINS`) with the interval 
 interval is inconclusive whatever its point estimate, so no verdict rests on one. A cell is
 *for* when every comparison in it is, *against* when one is.
 
+Multiplicity: a claim is judged over many comparisons (cells x compared methods), and at 95%
+each, one of twenty would clear zero by chance. Every comparison of a claim is therefore judged
+at the family-wise 95% level of the claim's ``m`` comparisons with an interval (Bonferroni:
+each interval widened to ``1 - 0.05 / m``, :func:`family_interval`).
+
 A claim's verdict from its cells (``n`` of them):
 
 * all: *held* when every cell is for; *did not hold* when a cell is against; else *inconclusive*;
@@ -33,6 +38,7 @@ import pandas as pd
 
 from ..paths import REPO_ROOT, results_dir
 from .claims import MARGINS
+from .methods import METHODS
 from .evaluation import BETTER, metric_label
 
 QUANTIFIERS = ("all", "all but one", "most", "generally")
@@ -67,7 +73,7 @@ class PaperClaim:
 
 
 _PERCEPTUAL = ("lpips", "psi", "lpc_si")
-_CNNS = ("SRCNN3D", "DCSRN", "ResCNN")
+_CNNS = tuple(m.display for m in METHODS.values() if m.kind == "baseline")  # SRCNN3D, DCSRN, ResCNN
 
 #: The checkable claims of sections 4.2-4.6, in the paper's order.
 CLAIMS: tuple[PaperClaim, ...] = (
@@ -160,9 +166,24 @@ def judge_pair(oriented: tuple[float, float, float] | None, metric: str) -> str:
     return "inconclusive"
 
 
+def family_interval(oriented: tuple[float, float, float] | None, m: int) -> tuple[float, float, float] | None:
+    """A 95% interval ``(d, lo, hi)`` widened to the family-wise 95% level of ``m`` comparisons
+    (Bonferroni: each at ``1 - 0.05 / m``): each half-width scaled by ``z(1 - 0.025/m) / z(0.975)``,
+    the normal approximation of the bootstrap percentile interval (its asymmetry kept)."""
+    from scipy.stats import norm
+
+    if oriented is None or m <= 1:
+        return oriented
+    d, lo, hi = oriented
+    k = float(norm.ppf(1 - 0.025 / m) / norm.ppf(0.975))
+    return d, d - (d - lo) * k, d + (hi - d) * k
+
+
 def judge_cells(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame | None) -> pd.DataFrame:
     """One row per cell of ``claim``: its keys, metric, the comparisons made (with their
-    oriented intervals or "no interval") and the cell's judgement."""
+    oriented intervals or "no interval") and the cell's judgement. Multiplicity: the claim's
+    comparisons are judged at the family-wise 95% level over all of them
+    (:func:`family_interval`), so one "against" among many is not a chance finding at 5% each."""
     t = scores
     for col, val in claim.where.items():
         t = t[t[col].astype(str) == str(val)]
@@ -171,7 +192,7 @@ def judge_cells(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame
     if claim.scale_col != "scale":
         t = t.rename(columns={claim.scale_col: "scale"})
     keys = [*claim.cells_by, "scale"]
-    rows = []
+    found = []  # (cell, metric, [(other, oriented 95% interval, point difference)])
     for cell_vals, group in t.groupby(keys, sort=False):
         cell = dict(zip(keys, cell_vals if isinstance(cell_vals, tuple) else (cell_vals,)))
         present = set(group["method"])
@@ -184,22 +205,27 @@ def judge_cells(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame
         for metric in claim.metrics:
             if metric not in group.columns or group[metric].isna().all():
                 continue
-            pairs = []
             point = group.set_index("method")[metric]
-            for o in others:
-                o_iv = _oriented(intervals, claim.winner, o, metric, cell, claim.sign)
-                d = claim.sign * BETTER.get(metric, 1) * float(point[claim.winner] - point[o])
-                pairs.append((o, o_iv, judge_pair(o_iv, metric), d))
-            verdicts = [j for _, _, j, _ in pairs]
-            judgement = "against" if "against" in verdicts else "for" if all(j == "for" for j in verdicts) \
-                else "inconclusive"
-            rows.append({**cell, "metric": metric, "judgement": judgement,
-                         "points_for": all(d > 0 for _, _, _, d in pairs),  # every point estimate the claimed way
-                         "missing": [o for o, iv, _, _ in pairs if iv is None],
-                         "comparisons": ", ".join(  # what kept the cell from being for
-                             f"vs {o} " + (f"{d:+.3g} (no interval)" if iv is None else
-                                           f"{iv[0]:+.3g} [{iv[1]:+.3g}, {iv[2]:+.3g}]") + f" {j}"
-                             for o, iv, j, d in pairs if j != "for")})
+            found.append((cell, metric, [(o, _oriented(intervals, claim.winner, o, metric, cell, claim.sign),
+                                          claim.sign * BETTER.get(metric, 1) * float(point[claim.winner] - point[o]))
+                                         for o in others]))
+    family = sum(iv is not None for _, _, comps in found for _, iv, _ in comps)
+    rows = []
+    for cell, metric, comps in found:
+        pairs = []
+        for o, o_iv, d in comps:
+            wide = family_interval(o_iv, family)
+            pairs.append((o, wide, judge_pair(wide, metric), d))
+        verdicts = [j for _, _, j, _ in pairs]
+        judgement = "against" if "against" in verdicts else "for" if all(j == "for" for j in verdicts) \
+            else "inconclusive"
+        rows.append({**cell, "metric": metric, "judgement": judgement, "family": family,
+                     "points_for": all(d > 0 for _, _, _, d in pairs),  # every point estimate the claimed way
+                     "missing": [o for o, iv, _, _ in pairs if iv is None],
+                     "comparisons": ", ".join(  # what kept the cell from being for
+                         f"vs {o} " + (f"{d:+.3g} (no interval)" if iv is None else
+                                       f"{iv[0]:+.3g} [{iv[1]:+.3g}, {iv[2]:+.3g}]") + f" {j}"
+                         for o, iv, j, d in pairs if j != "for")})
     return pd.DataFrame(rows)
 
 
@@ -259,7 +285,8 @@ def judge(claim: PaperClaim, profile: str) -> dict:
                 + ("; " + "; ".join(f"{_cell_name(r, claim)}: {r['comparisons']}" for _, r in shown.iterrows())
                    if len(shown) else ""))
     without = sorted({o for m in cells["missing"] for o in m})
-    caveat = []
+    caveat = [f"each comparison judged at the family-wise 95% level of the claim's {int(cells['family'].iloc[0])} "
+              "comparisons with an interval (Bonferroni)"]
     if without:
         caveat.append(f"no paired interval against {', '.join(without)} in {claim.intervals or 'any table'}: "
                       "those comparisons count as inconclusive")
