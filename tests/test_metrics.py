@@ -301,3 +301,16 @@ def test_gradient_energy_ratio_is_one_for_the_truth_k2_for_a_gain_and_below_one_
         gradient_energy_ratio(ref, ref, axis=0)
     with pytest.raises(DataError, match="axis 3"):
         gradient_energy_ratio(ref, ref, axis=3)
+
+
+def test_the_sharpness_indices_per_slice_average_to_the_volume_index(mni_volume):
+    """PSI and LPC-SI of a volume are the means of their per-slice values (what the paired slice
+    bootstrap resamples), slice for slice the same foreground slices."""
+    from arssr_core.metrics.sharpness import lpc_si, psi, sharpness_slices
+
+    c = [n // 2 for n in mni_volume.shape]
+    vol = np.ascontiguousarray(mni_volume[tuple(slice(m - 50, m + 50) for m in c)])
+    for kind, whole in (("psi", psi), ("lpc_si", lpc_si)):
+        per = sharpness_slices(vol, kind, ref=vol, stride=10)
+        assert per.ndim == 1 and len(per) > 3
+        assert float(per.mean()) == pytest.approx(whole(vol, ref=vol, stride=10), rel=1e-12)

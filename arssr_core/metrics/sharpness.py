@@ -313,6 +313,10 @@ def lpc_si_stack(stack: np.ndarray, chunk: int = 8) -> np.ndarray:
 
 
 def _volume_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str) -> float:
+    return float(np.mean(_slice_scores(x, ref, stride, kind)))
+
+
+def _slice_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str) -> np.ndarray:
     lo, hi = value_range(x, "volume") if ref is None else (float(x.min()), float(x.max()))
     if ref is None:
         ref = x
@@ -331,7 +335,17 @@ def _volume_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str
             raise DataError(f"{kind}: every orientation's slices are smaller than {minimum} x {minimum} pixels "
                             f"({'; '.join(small)})")
         raise DataError("volume has no foreground slice (every slice of the reference is constant)")
-    return float(np.mean(np.concatenate(scores)))
+    return np.concatenate(scores)
+
+
+def sharpness_slices(x: object, kind: str, *, ref: object = None, stride: int = 1) -> np.ndarray:
+    """The per-slice values whose mean is :func:`psi` (``kind="psi"``) or :func:`lpc_si`
+    (``"lpc_si"``) of a 3D volume: every foreground slice of the three orientations, in order
+    (what a paired slice bootstrap resamples)."""
+    if kind not in ("psi", "lpc_si"):
+        raise DataError(f"sharpness kind is 'psi' or 'lpc_si', not '{kind}'")
+    a = as_array(x, "volume", ndims=(3,))
+    return _slice_scores(a, _check_ref(a, ref), stride, kind)
 
 
 def _check_ref(x: np.ndarray, ref: object) -> np.ndarray | None:

@@ -591,11 +591,12 @@ def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
 
 
 def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
-                   block: int = 32, min_fraction: float = 0.5, lpips: bool = True,
+                   block: int = 32, min_fraction: float = 0.5, lpips: bool = True, sharpness: bool = True,
                    progress: bool = True) -> dict[tuple[str, float], dict[str, Any]]:
     """What the paired bootstrap resamples, for every (method, scale) of ``srs``: per-block
-    sums over the brain's ``block``^3 blocks (PSNR, SSIM) and per-slice LPIPS. Volumes are
-    clipped to the GT's range as in :func:`score_grid`."""
+    sums over the brain's ``block``^3 blocks (PSNR, SSIM) and per-slice LPIPS, PSI and LPC-SI
+    (the slices whose means are :func:`score_grid`'s values). Volumes are clipped to the GT's
+    range as in :func:`score_grid`."""
     from tqdm.auto import tqdm
 
     from ..metrics.perceptual import lpips_slices
@@ -607,12 +608,24 @@ def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], str
     for key, sr in tqdm([(k, v) for k, v in srs.items() if k[0] != "LR"], desc="block terms", disable=not progress):
         x = np.clip(sr, lo, hi)
         out[key] = {"blocks": block_terms(x, gt, blocks, hi - lo),
-                    "lpips": lpips_slices(x, gt, stride=stride) if lpips else None}
+                    "lpips": lpips_slices(x, gt, stride=stride) if lpips else None,
+                    **{k: _sharpness_or_none(x, k, gt, stride) if sharpness else None for k in ("psi", "lpc_si")}}
     return out
 
 
+def _sharpness_or_none(x: np.ndarray, kind: str, gt: np.ndarray, stride: int) -> np.ndarray | None:
+    """Per-slice PSI or LPC-SI of ``x`` (:func:`arssr_core.metrics.sharpness.sharpness_slices`),
+    or None where every slice is too small for the index (its comparisons get no interval)."""
+    from ..metrics.sharpness import sharpness_slices
+
+    try:
+        return sharpness_slices(x, kind, ref=gt, stride=stride)
+    except DataError:
+        return None
+
+
 def paired_intervals(terms: dict[tuple[str, float], dict[str, Any]], a: str, b: str,
-                     metrics: Sequence[str] = ("psnr", "ssim", "lpips"), n_boot: int = 2000,
+                     metrics: Sequence[str] = ("psnr", "ssim", "lpips", "psi", "lpc_si"), n_boot: int = 2000,
                      seed: int = 0) -> pd.DataFrame:
     """Paired bootstrap 95% intervals of ``a - b`` for every scale both have: one row per
     (scale, metric) with the difference, its interval and the number of resampled units."""
@@ -623,10 +636,10 @@ def paired_intervals(terms: dict[tuple[str, float], dict[str, Any]], a: str, b: 
     for s in scales:
         ta, tb = terms[(a, s)], terms[(b, s)]
         for m in metrics:
-            if m == "lpips":
-                if ta["lpips"] is None:
+            if m in ("lpips", "psi", "lpc_si"):  # means over slices: the slice bootstrap
+                if ta.get(m) is None or tb.get(m) is None:
                     continue
-                iv = bootstrap_mean_diff(ta["lpips"], tb["lpips"], n_boot, seed)
+                iv = bootstrap_mean_diff(ta[m], tb[m], n_boot, seed)
                 unit = "slices"
             else:
                 iv = bootstrap_diff(ta["blocks"], tb["blocks"], m, n_boot, seed)

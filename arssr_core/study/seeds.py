@@ -105,7 +105,7 @@ def seed_spread(seeds: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim")) 
 
 
 def seed_intervals(terms: dict[tuple[str, float], dict[str, Any]], groups: dict[str, list[Method]],
-                   pairs: Iterable[tuple[str, str]], metrics: Sequence[str] = ("psnr", "ssim", "lpips"),
+                   pairs: Iterable[tuple[str, str]], metrics: Sequence[str] = ("psnr", "ssim", "lpips", "psi", "lpc_si"),
                    n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Two-level bootstrap 95% intervals of ``a - b`` (seeds, then blocks or slices) for each of
     ``pairs`` where either model has more than one seed scored at a scale: the columns of
@@ -121,11 +121,10 @@ def seed_intervals(terms: dict[tuple[str, float], dict[str, Any]], groups: dict[
             if max(len(ta), len(tb)) < 2:
                 continue
             for k in metrics:
-                if k == "lpips":
-                    if any(t["lpips"] is None for t in ta + tb):
+                if k in ("lpips", "psi", "lpc_si"):  # means over slices
+                    if any(t.get(k) is None for t in ta + tb):
                         continue
-                    iv = seeds_units_mean_diff(np.stack([t["lpips"] for t in ta]), np.stack([t["lpips"] for t in tb]),
-                                               n_boot, seed)
+                    iv = seeds_units_mean_diff(np.stack([t[k] for t in ta]), np.stack([t[k] for t in tb]), n_boot, seed)
                     unit = "slices"
                 else:
                     iv = seeds_blocks_diff([t["blocks"] for t in ta], [t["blocks"] for t in tb], k, n_boot, seed)
