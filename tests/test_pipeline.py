@@ -126,7 +126,12 @@ def test_smoke_tables_are_complete(smoke_study):
     assert set(verdicts["verdict"]) <= {"held", "did not hold", "inconclusive", "untestable"}
     assert "caveat" in verdicts.columns
     intervals = pd.read_csv(tables / "03_intervals.csv")
-    assert (intervals["lo"] <= intervals["hi"]).all() and set(intervals["metric"]) == {"psnr", "ssim", "lpips"}
+    assert (intervals["lo"] <= intervals["hi"]).all() and set(intervals["metric"]) == {"psnr", "ssim", "lpips", "psi", "lpc_si"}
+    assert set(intervals["seeds"]) == {"1/1"}  # one training run each in the smoke profile: block-only intervals
+    seeds = pd.read_csv(tables / "03_seed_scores.csv")
+    assert set(seeds["seed"]) == {0} and set(seeds["method"]) == set(main["method"])
+    trends = pd.read_csv(tables / "02_late_trends.csv")
+    assert len(trends) and set(trends["state"]) <= {"rising", "flat", "falling", "too few points"}
     for name, keys in (("04_intervals", {"subject"}), ("06_dice_intervals", {"region"}), ("05_simulated_intervals", set())):
         iv = pd.read_csv(tables / f"{name}.csv")
         assert len(iv) and keys <= set(iv.columns) and (iv["lo"] <= iv["hi"]).all(), name
