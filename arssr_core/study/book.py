@@ -545,6 +545,9 @@ def reproduction_page(profile: str, shown: int = 150) -> str:
     csv = res / "reproduction.csv"
     if csv.exists() and csv.stat().st_size:
         bad = pd.read_csv(csv, dtype=str).fillna("")
+        for col in ("table", "row", "column"):  # long names wrap at their "_" and "=" instead of widening the table
+            if col in bad:
+                bad[col] = bad[col].map(lambda v: v.replace("_", "_<wbr>").replace("=", "=<wbr>"))
         if len(bad):
             lines += [f"## Disagreements ({len(bad)}{f', the first {shown} shown' if len(bad) > shown else ''})\n",
                       "```{raw} html\n<div class=\"result-table\">" +
@@ -619,7 +622,8 @@ def paper_scorecard(profile: str, pages: dict[str, str]) -> str:
     lines = ["## The paper's claims, in its words\n",
              "Each checkable sentence of the paper's sections 4.2 to 4.6, quoted, with the paper's own "
              "quantifier; under it, how the study reads it and the verdict, judged cell by cell (a metric at a "
-             "scale) with paired 95% intervals. A comparison without an interval decides nothing. "
+             "scale) with paired 95% intervals, widened to the family-wise 95% level of the claim's comparisons "
+             "(Bonferroni). A comparison without an interval decides nothing. "
              + counted + f" (the evidence and caveats: notebook {{doc}}`08 <notebooks/{page}>`). A gap in a quotation "
              "(\"when the scale , ResCNN\") is a number our copy of the paper's text lacks.\n"]
     for quote, rows in df.groupby("paper", sort=False):
