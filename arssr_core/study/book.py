@@ -246,6 +246,8 @@ CAPTIONS = {
                     "method is better (LPIPS turned round). The grey band is the margin below which a difference does "
                     "not count; an open marker is a difference whose interval reaches into the band or across zero.",
     "03_orthogonal": "Orthogonal slices of every method's x4 result (paper Fig 6 analogue).",
+    "03_seed_scores": "Each training seed's PSNR and SSIM against the scale (a dot per seed, the line through their "
+                      "mean), one colour per model; the legend gives the number of seeds.",
     "03_profile": "Intensity along a line through the test volume: ground truth and every method.",
     "04_lesion": "Every method at x4 around a lesion (paper Fig 7 analogue), one figure per lesion volume in the "
                  "order of the tables above (first the real tumour, then the synthetic lesions): the three views "
@@ -292,13 +294,19 @@ TABLE_NOTES = {
     "02_baselines_vs_cubic": "Each baseline at its own scale against cubic on the whole test volume.",
     "02_learning_curves": "Test PSNR of every compared model's kept weights at fractions of its budget: a curve still "
                           "rising at its last point had not finished learning.",
+    "02_late_trends": "Was each compared run still improving when its budget ended? The straight line through its "
+                      "validation PSNR over its last third of steps: the gain it makes there (dB) with its 95% interval; "
+                      "rising: the interval is above zero.",
     "03_main_test": "Table 1: every method at every scale, five metrics, whole test volume (arrows: which way is better).",
+    "03_seed_scores": "Each training seed of each model on the test subject (seed 0: the committed run; other seeds "
+                      "appear once their runs are finished and published).",
     "03_extra_scales": "ArSSR at scales no per-scale network can do, with cubic for reference.",
     "03_scale_consistency": "Each SR volume down-sampled again and compared with its LR input (PSNR, dB). Cubic "
                             "scores far higher because B-spline interpolation passes through its samples, so "
                             "down-sampling nearly undoes it: a high value means little detail was added, not a "
                             "better result.",
-    "03_intervals": "Paired bootstrap 95% intervals of each difference behind the verdicts (a minus b; units: what was resampled).",
+    "03_intervals": "Paired bootstrap 95% intervals of each difference behind the verdicts (a minus b; units: what was "
+                    "resampled; seeds: training runs of a and b, '1/1' meaning blocks or slices only).",
     "03_verdicts": "The main test's verdicts on the paper's claims, with the evidence and caveat of each.",
     "04_lesion": "Table 2: every method on the lesion volumes, whole volume and inside the lesion masks.",
     "04_intervals": "Paired bootstrap 95% intervals of ArSSR against every other method on each lesion volume.",
