@@ -309,13 +309,14 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
     params = dict(params or {})
     overrides = {k: params.pop(k) for k in [k for k in params if "." in k]}  # eval.precision=fp32: the profile's
     check_overrides(profile, overrides)
-    unknown = sorted(set(params) - set().union(*(_declared_parameters(nb) for nb in todo)))
+    declared_by = {nb: _declared_parameters(nb) for nb in todo}  # each notebook's parameters, read once
+    unknown = sorted(set(params) - set().union(*declared_by.values()))
     if unknown:
         raise ArssrError(f"no notebook of this run has parameter(s) {unknown} (a profile key is dotted: "
                          f"section.key=value)")
     print(f"arssr reproduce: profile '{profile}', {len(todo)} notebook(s) -> {out_dir}", flush=True)
     for i, nb in enumerate(todo, 1):
-        declared = _declared_parameters(nb)
+        declared = declared_by[nb]
         nb_params = {"profile": profile, **{k: v for k, v in params.items() if k in declared}}
         keyed = {**nb_params, "profile_overrides": overrides} if overrides else nb_params  # what the key covers
         mine = local.get(nb.name) or {}
