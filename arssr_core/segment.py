@@ -37,8 +37,8 @@ shared by every result of the subject. Mask voxels that the warped atlas does no
 (extra-cerebral tissue the skull stripping kept) get the CSF prior.
 
 All arrays are in array-index order ``(X, Y, Z)`` with a 4x4 NIfTI affine (RAS, mm), as
-nibabel gives them. Intensities are expected min-max normalised to [0, 1] (as every
-metric expects); Atropos itself is insensitive to an affine change of intensities.
+nibabel gives them. Intensities are expected on the study's [0, 1] scale (:mod:`arssr_core.data.intensity`);
+Atropos itself is insensitive to an affine change of intensities.
 Determinism: the registration runs with a fixed ANTs random seed (:data:`SEED`) in a child
 process with one ITK thread (``deterministic=True``, the default), which repeats bit for bit;
 multi-threaded ANTs registration does not, even with a seed. Atropos runs in-process

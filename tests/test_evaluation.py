@@ -73,6 +73,39 @@ def test_sr_cache_serves_a_repeat_and_recomputes_when_the_input_or_weights_chang
     ev.cached_sr("smoke", "s", m, lr2, (8, 8, 8), 2.0)
     ev.cached_sr("smoke", "s", m, lr, (8, 8, 9), (2.0, 2.0, 2.25))
     assert len(calls) == 3
-    os.utime(ckpt, ns=(1, 1))  # the checkpoint replaced
+    os.utime(ckpt, ns=(1, 1))  # the same weights touched (a fresh checkout): still served
+    ev.cached_sr("smoke", "s", m, lr, (8, 8, 8), 2.0)
+    assert len(calls) == 3
+    ckpt.write_bytes(b"other weights")  # the checkpoint replaced
     ev.cached_sr("smoke", "s", m, lr, (8, 8, 8), 2.0)
     assert len(calls) == 4
+
+
+def test_a_table_and_its_verdict_score_the_same_voxels(mni_volume):
+    """A table's PSNR and SSIM (score_grid) are computed on the brain blocks the verdicts'
+    intervals resample (interval_terms): the table's difference of two methods is the
+    interval's point estimate, and voxels outside the blocks move neither."""
+    from scipy import ndimage
+
+    from arssr_core.study import evaluation as ev
+
+    c = [n // 2 for n in mni_volume.shape]
+    gt = np.clip(np.asarray(mni_volume[tuple(slice(m - 50, m + 50) for m in c)], np.float32), 0, 1)
+    rng = np.random.default_rng(0)
+    srs = {("A", 2.0): np.clip(gt + rng.normal(0, 0.02, gt.shape).astype(np.float32), 0, 1),
+           ("B", 2.0): ndimage.gaussian_filter(gt, 0.8).astype(np.float32)}
+    table = ev.score_grid(gt, srs, metrics=("psnr", "ssim"), progress=False).set_index("method")
+    terms = ev.interval_terms(gt, srs, lpips=False, sharpness=False, progress=False)
+    iv = ev.paired_intervals(terms, "A", "B", metrics=("psnr", "ssim"), n_boot=200).set_index("metric")
+    for m in ("psnr", "ssim"):
+        assert abs((table.loc["A", m] - table.loc["B", m]) - iv.loc[m, "diff"]) < 1e-9, m
+    blocks = ev.scoring_blocks(gt)
+    inside = np.zeros(gt.shape, bool)
+    for b in blocks:
+        inside[b] = True
+    assert (~inside).any()
+    moved = {k: np.where(inside, v, 0.5).astype(np.float32) for k, v in srs.items()}  # outside: garbage
+    again = ev.score_grid(gt, moved, metrics=("psnr",), progress=False).set_index("method")
+    assert np.allclose(again["psnr"], table["psnr"])
+    region = ev.scoring_region(gt)
+    assert region["blocks"] == len(blocks) and 0 < region["brain_covered"] <= 1

@@ -163,8 +163,10 @@ def test_separable_decoding_equals_grid_sample(lr_volume, out_shape):
     """The engine's separable interpolation + chunked decoder gives what the model's own
     forward (grid_sample at every cell centre, the training path) gives: up-, per-axis
     and partly down-scaled grids."""
+    from arssr_core.data.intensity import robust_range
+
     m = tiny_arssr()
-    lo, hi = float(lr_volume.min()), float(lr_volume.max())
+    lo, hi = robust_range(lr_volume)  # the training volumes' rule puts the input on the models' scale
     x = torch.from_numpy((lr_volume - lo) / (hi - lo)).float()[None, None]
     with torch.inference_mode():
         ref = m(x, torch.from_numpy(make_coords(out_shape))[None])[0].numpy().reshape(out_shape) * (hi - lo) + lo
@@ -443,3 +445,60 @@ def test_the_engine_needs_the_weights_it_is_given_and_knows_no_run(small_nifti):
     the study's registry's business (:func:`arssr_core.study.methods.default_checkpoint`)."""
     with pytest.raises(RequestError, match="method 'arssr-iso' needs a model or a checkpoint"):
         upsample_volume(load_volume(small_nifti), GridRequest(scale=2), method="arssr-iso")
+
+
+# ----------------------------------------------------------------------------- intensity rule
+
+def _head_with_skull() -> np.ndarray:
+    """A smooth 'brain' (values about 300-700) in air (0) with three much brighter voxels (2500,
+    under 0.1 % of the head): a head whose fat or skull, not its brain, holds the maximum."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    x = np.zeros((24, 26, 22), np.float32)
+    x[2:-2, 2:-2, 2:-2] = ndimage.gaussian_filter(rng.random((20, 22, 18)), 1.0) * 2000 - 400
+    x[2, 2, 2:5] = 2500.0
+    return x
+
+
+def test_inference_puts_an_input_on_the_training_volumes_scale():
+    """What the encoder receives is the input normalised by the training volumes' rule
+    (data.intensity: min -> 0, foreground 99.9th percentile -> 1), not min-max and not clipped,
+    both for ArSSR and for a per-scale CNN; the output comes back in the input's units. If the
+    engine's rule and the rule of the prepared training volumes parted, this test fails."""
+    from arssr_core.data.intensity import normalise, robust_range
+    from arssr_core.models import build_model
+
+    vol = _head_with_skull()
+    trained = normalise(vol, "robust")  # how prepare put every training volume on [0, 1]
+    lo, hi = robust_range(vol)
+    assert not np.allclose(normalise(vol, "minmax"), trained, atol=0.05)  # the rules differ on this head
+    seen = {}
+    m = tiny_arssr()
+    enc = m.encode
+
+    def spy(x):
+        seen["x"] = x.detach().clone()
+        return enc(x)
+
+    m.encode = spy
+    out = super_resolve(m, vol, (48, 52, 44), chunk=4096)
+    got = seen["x"][0, 0].numpy()
+    below = vol < hi
+    np.testing.assert_allclose(got[below], trained[below], atol=1e-6)
+    assert got.max() > 2.0  # the skull is not clipped: the user's brightest voxels survive
+    assert out.dtype == np.float32 and out.shape == (48, 52, 44)
+
+    from arssr_core.infer.engine import apply_cnn
+
+    cnn = build_model("srcnn3d", scale=2.0).eval()
+    fwd = cnn.forward
+
+    def spy_cnn(x):
+        seen["cnn"] = x.detach().clone()
+        return fwd(x)
+
+    cnn.forward = spy_cnn
+    apply_cnn(cnn, vol, (48, 52, 44))
+    up = seen["cnn"][0, 0].numpy()
+    assert abs(float(np.percentile(up, 50)) - float(np.percentile(trained, 50))) < 0.05

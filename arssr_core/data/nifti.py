@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io_utils import atomic_path
+from .intensity import normalise  # noqa: F401  (the study's intensity rule, re-exported)
 
 
 @dataclass
@@ -127,20 +128,3 @@ def resampled_affine(affine: np.ndarray, in_shape: Sequence[int], out_shape: Seq
     m[:3, :3] = np.diag(f)
     m[:3, 3] = 0.5 * (f - 1.0)
     return np.asarray(affine, dtype=np.float64) @ m
-
-
-def normalise(data: np.ndarray, mode: str = "minmax", percentile: float = 99.9) -> np.ndarray:
-    """Map intensities to [0, 1]: ``minmax`` (the paper's, per volume) or ``robust``
-    (min to 0, the ``percentile`` of the non-background voxels to 1, clipped)."""
-    data = np.asarray(data, dtype=np.float32)
-    lo = float(data.min())
-    if mode == "minmax":
-        hi = float(data.max())
-    elif mode == "robust":
-        fg = data[data > lo + 1e-3 * (float(data.max()) - lo)]
-        hi = float(np.percentile(fg, percentile)) if fg.size else float(data.max())
-    else:
-        raise ValueError(f"unknown normalisation '{mode}'")
-    if hi - lo <= 0:
-        raise DataError("cannot normalise a constant volume")
-    return np.clip((data - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)

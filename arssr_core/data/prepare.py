@@ -15,17 +15,17 @@ Roles (the book's data page, notebook 00):
   posterior slab, plus ``pseudo_subjects`` augmented copies of that part
   (:mod:`.augment`);
 - ``val/``: the held-out posterior slabs;
-- ``test/``: Colin27 ``ch2bet``, min-max normalised (as every metric expects, :mod:`arssr_core.metrics`);
+- ``test/``: Colin27 ``ch2bet``, normalised by the training volumes' rule (:mod:`arssr_core.data.intensity`);
 - ``lesion/``: the real tumour (MRBrainTumor2, robust normalisation, mask = label 1)
   and Colin27 with synthetic WM lesions (:mod:`.lesions`; lesion mask and WM mask kept;
   the WM mask is Colin27's multi-Otsu WM class restricted to MNI152 WM probability >= 0.5);
 - ``real_lr/``: the real 2 mm and 2x2x3 mm scans (robust normalisation);
 - ``simulated/``: Colin27 at ``simulated_scales`` by k-space truncation (:mod:`.acquisition`)
-  and its HR reference with Rician noise, each min-max normalised after simulation;
+  and its HR reference with Rician noise, each normalised by that rule after simulation;
 - ``segmentation``: records pointing at the test volume(s), no copy.
 
 With ``data_root`` (an HCP-1200 or BIDS folder, :mod:`.user`) the user's subjects fill
-train/val/test instead (min-max normalised, whole volumes, the paper's split); the
+train/val/test instead (normalised by the same rule, whole volumes, the paper's split); the
 other roles still come from the registry volumes.
 
 Per-profile settings come from the profile's ``data.prepare`` mapping when present
@@ -50,6 +50,7 @@ from ..paths import prepared_dir
 from ..profiles import load_profile
 from .acquisition import simulate_pair
 from .augment import AugmentParams, pseudo_subject
+from .intensity import RULE
 from .lesions import LesionParams, insert_lesions, prior_on_grid, white_matter_mask
 from .nifti import Volume, load_volume, normalise, resampled_affine, save_volume, voxel_size
 from .sources import SOURCES, source_path
@@ -176,6 +177,11 @@ def _record(role: str, name: str, source: str, kind: str, normalisation: str, **
     return rec
 
 
+#: Version of what ``prepare`` writes: a prepared item of another version is written again.
+#: 2: every role on the training volumes' intensity rule (test, simulated, user scans were min-max).
+PREPARE_VERSION = 2
+
+
 class _Writer:
     """Writes items under one prepared folder, skipping complete ones unless ``redo``."""
 
@@ -195,7 +201,7 @@ class _Writer:
         if not self.redo and side.exists():
             rec = json.loads(side.read_text())
             files = [rec["file"], *rec.get("masks", {}).values()]
-            if all((self.root / f).exists() for f in files):
+            if rec.get("prepare_version", 1) == PREPARE_VERSION and all((self.root / f).exists() for f in files):
                 if meta and any(rec.get(k) != v for k, v in meta.items()):
                     rec.update(meta)
                     with atomic_path(side) as tmp:
@@ -206,7 +212,7 @@ class _Writer:
         t0 = time.time()
         out = make()
         data = np.asarray(out["data"], dtype=np.float32)
-        rec = {**out["record"], **(meta or {})}
+        rec = {**out["record"], **(meta or {}), "prepare_version": PREPARE_VERSION}
         if not np.isfinite(data).all() or data.min() < 0 or data.max() > 1:
             raise DataError(f"{rel}: prepared intensities must be finite and in [0, 1]")
         save_volume(self.root / rel, data, out["affine"], out.get("header"), description=f"arssr {rec['id']}")
@@ -253,9 +259,9 @@ class _Lazy:
 
 
 def _colin27(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Colin27 ch2bet, RAS, min-max, cropped to ``max_size`` around the brain centre."""
+    """Colin27 ch2bet, RAS, robustly normalised (as the training volumes), cropped to ``max_size`` around the brain centre."""
     vol = load_volume(source_path(*TEST_SOURCE), canonical=True)
-    data = normalise(vol.data, "minmax")
+    data = normalise(vol.data, "robust")
     box = centred_crop(data, cfg["max_size"])
     data, affine = _crop(data, vol.affine, box)
     return {"data": data, "affine": affine, "header": vol.header, "crop": [[b.start, b.stop] for b in box]}
@@ -268,7 +274,7 @@ def _registry_train_val(w: _Writer, cfg: dict[str, Any]) -> None:
 
         def make_part(part: str, name=name, parts=parts) -> dict[str, Any]:
             p = parts()
-            rec = _record(part, name, p["source"], "real", "robust (min -> 0, foreground 99.9th percentile -> 1)",
+            rec = _record(part, name, p["source"], "real", RULE,
                           derived_from=p["source"], head_box=p["head_box"], crop=p["crop"][part],
                           note=("training part: the volume without its posterior validation slab"
                                 if part == "train" else "held-out posterior slab (axis 1, RAS A-P): never trained on"))
@@ -304,7 +310,7 @@ def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> dict[str, A
     def make() -> dict[str, Any]:
         c = colin()
         src = "/".join(TEST_SOURCE)
-        rec = _record("test", "colin27", src, "real", "minmax", derived_from=src, crop=c["crop"],
+        rec = _record("test", "colin27", src, "real", RULE, derived_from=src, crop=c["crop"],
                       note="main test subject: never in train or val")
         return {"data": c["data"], "affine": c["affine"], "header": c["header"], "record": rec}
 
@@ -342,7 +348,7 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         params = LesionParams(count=int(cfg["lesions"]))
         data, mask, info = insert_lesions(c["data"], wm, voxel_size(c["affine"]), int(cfg["lesion_seed"]), params)
         s = "/".join(TEST_SOURCE)
-        rec = _record("lesion", "colin27_synthetic_lesions", s, "synthetic", "minmax (as test), lesions blended in",
+        rec = _record("lesion", "colin27_synthetic_lesions", s, "synthetic", "robust (as test), lesions blended in",
                       derived_from="test/colin27", crop=c["crop"], white_matter=wm_info, lesions=info,
                       note="Colin27 with synthetic white-matter lesions (smooth random blobs, hypo/hyperintense) "
                            "inside an eroded WM mask")
@@ -375,18 +381,18 @@ def _simulated(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
             c = colin()
             lr, _, info = sims[scale]()
             aff = resampled_affine(c["affine"], c["data"].shape, lr.shape)
-            rec = _record("simulated", f"colin27_lr_kspace_{tag}", s, "simulated", "minmax after simulation",
+            rec = _record("simulated", f"colin27_lr_kspace_{tag}", s, "simulated", "robust after simulation",
                           derived_from="test/colin27", pair=f"simulated/colin27_hr_rician_{tag}", simulation=info,
                           note="LR by k-space truncation (central 1/s per axis) + Rician noise; simulated")
-            return {"data": normalise(lr, "minmax"), "affine": aff, "header": c["header"], "record": rec}
+            return {"data": normalise(lr, "robust"), "affine": aff, "header": c["header"], "record": rec}
 
         def make_hr(scale=scale, tag=tag) -> dict[str, Any]:
             c = colin()
             _, hr, info = sims[scale]()
-            rec = _record("simulated", f"colin27_hr_rician_{tag}", s, "simulated", "minmax after simulation",
+            rec = _record("simulated", f"colin27_hr_rician_{tag}", s, "simulated", "robust after simulation",
                           derived_from="test/colin27", pair=f"simulated/colin27_lr_kspace_{tag}", simulation=info,
                           note="HR reference: Colin27 with Rician noise (sigma = rician_sigma x max); simulated")
-            return {"data": normalise(hr, "minmax"), "affine": c["affine"], "header": c["header"], "record": rec}
+            return {"data": normalise(hr, "robust"), "affine": c["affine"], "header": c["header"], "record": rec}
 
         w.item("simulated", f"colin27_lr_kspace_{tag}", make_lr)
         w.item("simulated", f"colin27_hr_rician_{tag}", make_hr)
@@ -406,10 +412,10 @@ def _user(w: _Writer, cfg: dict[str, Any], data_root: str | Path, layout: str) -
 
         def make(sc=sc) -> dict[str, Any]:
             vol = load_volume(sc.path, canonical=True)
-            data = normalise(vol.data, "minmax")
+            data = normalise(vol.data, "robust")
             box = centred_crop(data, cfg["max_size"])
             data, affine = _crop(data, vol.affine, box)
-            rec = _record(sc.role, f"{sc.layout}-{sc.name}", f"{sc.layout}:{sc.path}", "real", "minmax",
+            rec = _record(sc.role, f"{sc.layout}-{sc.name}", f"{sc.layout}:{sc.path}", "real", RULE,
                           subject_id=sc.subject, layout=sc.layout, derived_from=str(sc.path),
                           crop=None if cfg["max_size"] is None else [[b.start, b.stop] for b in box],
                           note=f"user data ({sc.layout}), split {sc.role} by subject")

@@ -2,9 +2,9 @@
 foreground box and the validation split. They are read only by :mod:`.prepare`, which writes
 the catalog every experiment reads (:mod:`.catalog`).
 
-Training volumes are normalised robustly (min -> 0, 99.9th percentile of the
-foreground -> 1) so that heads with bright fat and skull-stripped templates share a
-tissue scale close to the test subject's min-max one. The validation set is a held-out
+Every volume is normalised robustly (min -> 0, 99.9th percentile of the foreground -> 1;
+:mod:`.intensity`) so that heads with bright fat and skull-stripped templates share one
+tissue scale: the training volumes, the test subject and a user's scan alike. The validation set is a held-out
 posterior slab (the last ``val_fraction`` of the anterior-posterior axis) of each
 training volume: training never sees it, and it is never the test subject.
 """

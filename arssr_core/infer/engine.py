@@ -1,8 +1,9 @@
 """Whole-volume super-resolution: arrays in, arrays out.
 
 ArSSR (:func:`super_resolve`)
-    The LR volume is min-max normalised to [0, 1] (the range the model was trained
-    on) and encoded **once** into a feature map on the LR grid. The output grid is then
+    The LR volume is put on the models' scale by the training volumes' rule
+    (:func:`arssr_core.data.intensity.to_model_scale`: minimum 0, foreground 99.9th
+    percentile 1, not clipped) and encoded **once** into a feature map on the LR grid. The output grid is then
     decoded box by box (``BOX_POINTS`` cells each): a box's features are interpolated
     separably (:func:`interpolate`, the same trilinear weights as ``grid_sample`` with
     ``align_corners=False`` and border padding, without gathering 8 corners per point),
@@ -54,6 +55,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_model
+from ..data import intensity
 from ..data.coords import axis_centres
 from ..data.degrade import resize_cubic
 from ..data.nifti import Volume, check_volume
@@ -65,7 +67,8 @@ from .grid import GridRequest, OutputGrid, output_grid
 #: Version of the numerics of this module and the models' inference paths: part of the
 #: key of cached SR volumes (``evaluation.cached_sr``); bump it when outputs change.
 #: 2: separable interpolation, block-wise decoding, RDN by depth slabs (equal to 1 within 5e-6).
-ENGINE_VERSION = 2
+#: 3: inputs on the models' scale by the training rule (data.intensity, robust), not min-max.
+ENGINE_VERSION = 3
 
 #: Decoder points per call (4,096: its activations, about 4 MiB per layer, stay in the CPU's
 #: caches; much faster there than large calls: ``benchmarks/bench_infer.py``).
@@ -120,20 +123,10 @@ def cnn_tile_voxels(model: nn.Module, max_tile_voxels: int | None, precision: st
 
 # ----------------------------------------------------------------------------- intensities
 
-def normalise_minmax(x: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(D, H, W) -> (x in [0, 1] float32, min, max). A constant volume maps to zeros."""
-    x = np.asarray(x, dtype=np.float32)
-    lo, hi = float(x.min()), float(x.max())
-    if hi <= lo:
-        return np.zeros_like(x), lo, hi
-    return ((x - lo) / (hi - lo)).astype(np.float32, copy=False), lo, hi
-
-
-def denormalise(y: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map a [0, 1] model output back to the input's range, in place: ``y * (hi - lo) + lo``."""
-    y *= np.float32(hi - lo)
-    y += np.float32(lo)
-    return y
+# One rule for training, evaluation and the CLI: :mod:`arssr_core.data.intensity` (robust, not
+# clipped here). Inputs are put on the models' scale and outputs mapped back to the input's units.
+to_model_scale = intensity.to_model_scale
+from_model_scale = intensity.from_model_scale
 
 
 # ----------------------------------------------------------------------------- cubic
@@ -332,7 +325,7 @@ def super_resolve(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *,
     chunk = (CUDA_CHUNK if dev.type == "cuda" else DEFAULT_CHUNK) if chunk is None else int(chunk)
     if chunk < 1:
         raise RequestError(f"chunk {chunk} must be >= 1")
-    lr01, lo, hi = normalise_minmax(lr)
+    lr01, lo, hi = to_model_scale(lr)
     if hi <= lo:
         return np.full(out_shape, lo, dtype=np.float32)
     model = model.to(dev).eval()
@@ -377,7 +370,7 @@ def super_resolve(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *,
             t_enc += t1 - t0
     if timings is not None:
         timings.update(encoder_s=t_enc, decoder_s=t_dec, queries=out.size, blocks=len(blocks))
-    return denormalise(out, lo, hi)
+    return from_model_scale(out, lo, hi)
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -415,7 +408,7 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
     check_baseline_scale(model, lr.shape, out_shape)
     dev = pick_device(device)
     precision = pick_precision(precision, dev)
-    lr01, lo, hi = normalise_minmax(lr)
+    lr01, lo, hi = to_model_scale(lr)
     if hi <= lo:
         return np.full(out_shape, lo, dtype=np.float32)
     t0 = time.perf_counter()
@@ -434,7 +427,7 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
         out = y[0, 0].cpu().numpy()
     if timings is not None:
         timings.update(cubic_s=t1 - t0, cnn_s=time.perf_counter() - t1)
-    return denormalise(out, lo, hi)
+    return from_model_scale(out, lo, hi)
 
 
 # ----------------------------------------------------------------------------- volumes

@@ -96,7 +96,7 @@ def baseline_methods(profile: str) -> list[Method]:
 def evaluation_subjects(profile: str, crop: int | None = None, first_only: bool = False) -> list[dict[str, Any]]:
     """Every test subject of the profile's prepared catalog (the registry's Colin27, or a user's
     HCP or BIDS test split; ``first_only``: just the first): ``[{"name", "gt", "affine", "box"}]``,
-    ``gt`` the whole volume (min-max normalised by ``prepare``) and ``box`` the slices of a
+    ``gt`` the whole volume (normalised by ``prepare`` with the training rule) and ``box`` the slices of a
     brain-centred cube of ``crop`` voxels (``data.eval_crop``; None = whole)."""
     from ..data import catalog
     from ..data.prepare import ensure_prepared
@@ -195,22 +195,41 @@ def super_resolve_with(method: Method, lr: np.ndarray, out_shape: Sequence[int],
     raise ValueError(f"unknown method kind '{method.kind}'")
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-1 of a file's bytes ("missing" if there is none), computed once per file version
+    (path, size, modification time): a checkpoint copied or checked out afresh keeps its key."""
+    p = Path(path)
+    if not p.exists():
+        return "missing"
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha1()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
 def _key(*parts: object) -> str:
     return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_shape: Sequence[int],
               scale: float | Sequence[float], redo: bool = False) -> np.ndarray:
-    """:func:`super_resolve_with`, cached on disk by (engine version, subject, method, checkpoint time,
-    precision, scale, LR)."""
+    """:func:`super_resolve_with`, cached on disk by (engine version, subject, method, the
+    checkpoint's content, precision, scale, LR's content)."""
     from ..infer.engine import ENGINE_VERSION
 
     ck = ""
     if method.kind == "arssr":
-        ck = str(Path(method.checkpoint).stat().st_mtime_ns) if Path(method.checkpoint).exists() else "missing"
+        ck = file_digest(method.checkpoint)
     elif method.kind == "baseline":
-        p = baseline_checkpoint(profile, method.model, float(np.atleast_1d(scale)[0]), method.seed)
-        ck = str(p.stat().st_mtime_ns) if p.exists() else "missing"
+        ck = file_digest(baseline_checkpoint(profile, method.model, float(np.atleast_1d(scale)[0]), method.seed))
     from ..device import pick_device, pick_precision
 
     prec = pick_precision(load_profile(profile).get("eval", {}).get("precision", "auto"), pick_device("auto"))
@@ -243,27 +262,76 @@ def sr_grid(profile: str, subject: str, gt: np.ndarray, methods: Iterable[Method
     return out
 
 
+#: The voxels every table's PSNR and SSIM and every verdict's interval are computed on: the
+#: non-overlapping ``BLOCK``^3 blocks of the test volume with at least ``BLOCK_FRACTION`` of their
+#: voxels in the brain (GT above ``BRAIN_LEVEL`` on the [0, 1] scale); a volume too small for two
+#: such blocks takes blocks of half the size, down to 8 voxels.
+BRAIN_LEVEL = 0.05
+BLOCK = 32
+BLOCK_FRACTION = 0.5
+
+
+def scoring_blocks(gt: np.ndarray, block: int = BLOCK, min_fraction: float = BLOCK_FRACTION) -> list:
+    """The brain blocks (:data:`BLOCK`) that a table's PSNR and SSIM and a verdict's interval share."""
+    from ..metrics.uncertainty import brain_blocks
+
+    size = int(block)
+    while True:
+        try:
+            return brain_blocks(np.asarray(gt) > BRAIN_LEVEL, size, min_fraction)
+        except DataError:
+            if size <= 8:
+                raise
+            size //= 2
+
+
+def scoring_region(gt: np.ndarray) -> dict[str, float]:
+    """What :func:`scoring_blocks` covers: the number of blocks, their side (voxels), the share of
+    the brain's voxels inside them and the share of their voxels that are brain."""
+    blocks = scoring_blocks(gt)
+    brain = np.asarray(gt) > BRAIN_LEVEL
+    inside = np.zeros(brain.shape, dtype=bool)
+    for b in blocks:
+        inside[b] = True
+    return {"blocks": len(blocks), "side": blocks[0][0].stop - blocks[0][0].start,
+            "brain_covered": float(brain[inside].sum() / max(brain.sum(), 1)),
+            "brain_share": float(brain[inside].mean())}
+
+
 def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
                mask: np.ndarray | None = None, metrics: Sequence[str] | None = None,
                progress: bool = True) -> pd.DataFrame:
     """One row per (method, scale) with every metric of :func:`arssr_core.metrics.evaluate`.
 
-    The GT is already min-max normalised to [0, 1] (:mod:`arssr_core.metrics`); each SR volume is
-    clipped to the GT's range rather than min-max normalised on its own, because an SR
+    PSNR and SSIM are computed on the brain blocks (:func:`scoring_blocks`), the same voxels
+    whose resampling gives the verdicts' intervals (:func:`interval_terms`), so a table's
+    difference is the interval's point estimate; with ``mask``, on the mask's voxels instead.
+    LPIPS, PSI and LPC-SI are means over the slices :func:`interval_terms` resamples.
+
+    The GT is already normalised to [0, 1] by the training rule (:mod:`arssr_core.data.intensity`);
+    each SR volume is clipped to the GT's range rather than normalised on its own, because an SR
     volume's extremes are a few over- or undershooting voxels (cubic ringing), and
     rescaling by them would change every voxel's intensity by an arbitrary gain.
     """
     from tqdm.auto import tqdm
 
     from ..metrics import FULL_REFERENCE, evaluate
+    from ..metrics.uncertainty import block_metric, block_terms
 
+    metrics = tuple(metrics or FULL_REFERENCE)
+    fidelity = [m for m in ("psnr", "ssim") if m in metrics and mask is None]
+    rest = tuple(m for m in metrics if m not in fidelity)
+    blocks = scoring_blocks(gt) if fidelity else None
     rows = []
     items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
     lo, hi = float(gt.min()), float(gt.max())
     for (name, s), sr in tqdm(items, desc="score", disable=not progress):
-        vals = evaluate(np.clip(sr, lo, hi), gt, mask=mask, stride=stride, normalize=False,
-                        metrics=tuple(metrics or FULL_REFERENCE))
-        rows.append({"method": name, "scale": s, **vals})
+        x = np.clip(sr, lo, hi)
+        vals = evaluate(x, gt, mask=mask, stride=stride, normalize=False, metrics=rest) if rest else {}
+        if fidelity:
+            t = block_terms(x, gt, blocks, hi - lo)
+            vals.update({m: float(block_metric(t, m)) for m in fidelity})
+        rows.append({"method": name, "scale": s, **{m: vals[m] for m in metrics}})
     return pd.DataFrame(rows)
 
 
@@ -444,10 +512,10 @@ def dice_intervals(gt: np.ndarray, labels: dict, a: str, b: str, block: int = 32
     over the brain's ``block``^3 blocks, for every scale both have: one row per (scale, region)
     and one for the mean over regions (``region`` = "mean"); ``labels`` as from
     :func:`segmentation_dice`."""
-    from ..metrics.uncertainty import bootstrap_dice_diff, brain_blocks, dice_terms
+    from ..metrics.uncertainty import bootstrap_dice_diff, dice_terms
     from ..segment import REGION_NAMES
 
-    blocks = brain_blocks(gt > 0.05, block, min_fraction)
+    blocks = scoring_blocks(gt, block, min_fraction)
     ref, regions = labels[("GT", 0.0)], list(REGION_NAMES)
     rows = []
     for s in sorted({k[1] for k in labels if k[0] == a} & {k[1] for k in labels if k[0] == b}):
@@ -591,7 +659,7 @@ def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
 
 
 def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
-                   block: int = 32, min_fraction: float = 0.5, lpips: bool = True, sharpness: bool = True,
+                   block: int = BLOCK, min_fraction: float = BLOCK_FRACTION, lpips: bool = True, sharpness: bool = True,
                    progress: bool = True) -> dict[tuple[str, float], dict[str, Any]]:
     """What the paired bootstrap resamples, for every (method, scale) of ``srs``: per-block
     sums over the brain's ``block``^3 blocks (PSNR, SSIM) and per-slice LPIPS, PSI and LPC-SI
@@ -600,9 +668,9 @@ def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], str
     from tqdm.auto import tqdm
 
     from ..metrics.perceptual import lpips_slices
-    from ..metrics.uncertainty import block_terms, brain_blocks
+    from ..metrics.uncertainty import block_terms
 
-    blocks = brain_blocks(gt > 0.05, block, min_fraction)
+    blocks = scoring_blocks(gt, block, min_fraction)
     lo, hi = float(gt.min()), float(gt.max())
     out = {}
     for key, sr in tqdm([(k, v) for k, v in srs.items() if k[0] != "LR"], desc="block terms", disable=not progress):
