@@ -233,7 +233,7 @@ def cached_sr(profile: str, subject: str, method: Method, lr: np.ndarray, out_sh
     from ..device import pick_device, pick_precision
 
     prec = pick_precision(load_profile(profile).get("eval", {}).get("precision", "auto"), pick_device("auto"))
-    key = _key(ENGINE_VERSION, subject, method.name, method.kind, method.checkpoint, method.model, ck, prec,
+    key = _key(ENGINE_VERSION, subject, method.name, method.kind, method.model, ck, prec,  # ck: the weights themselves
                np.round(np.atleast_1d(scale), 4).tolist(),
                tuple(out_shape), hashlib.sha1(np.ascontiguousarray(lr).tobytes()).hexdigest())
     path = results_dir(profile) / "cache" / "sr" / f"{subject}-{method.name}-{key}.npy"
