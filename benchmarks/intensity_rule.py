@@ -9,7 +9,7 @@ tumour) set the scale and the brain reached the model darker than in training.
 Part 1 prints, for every registry volume, the gain between the two rules
 (``intensity.brain_gain``: max over the foreground 99.9th percentile, on the raw volume): how
 much darker min-max made the brain. Part 2 runs ArSSR-RDN (the committed ``cpu`` weights, fp32)
-on the held-out validation slab of each training head, in its raw units (so its skull and fat
+on the held-out validation slab of each training head with skull (``--heads``), in its raw units (so its skull and fat
 keep their brightness), at x2 and x4, once with each input rule, and scores PSNR and SSIM on
 the brain blocks the study scores (``evaluation.scoring_blocks``). These slabs are validation
 data, never the test subject. Prints figures only; the committed output is
@@ -57,6 +57,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0])
+    ap.add_argument("--heads", nargs="+", default=["robex_head", "mrhead"],
+                    help="training heads whose validation slab is super-resolved (default: the two with skull)")
     args = ap.parse_args()
     vols = {"colin27 (test)": TEST_SOURCE, "MRBrainTumor2 (lesion)": TUMOUR[:2],
             **{f"{k} (train)": v for k, v in TRAIN_SOURCES.items()},
@@ -68,7 +70,7 @@ def main() -> None:
     cfg = load_profile(args.profile)
     model = evaluation._model(cfg["arssr"]["pretrained"])
     rows = []
-    for name in TRAIN_SOURCES:
+    for name in args.heads:
         gt = raw_val_slab(name, cfg["data"]["val_fraction"])
         ref = np.clip(gt, 0, 1)
         for s in args.scales:

@@ -50,8 +50,27 @@ def test_claim_untestable_when_the_per_scale_network_does_not_beat_cubic():
     assert list(flat) == [2.0] and "does not beat cubic at x2" in flat[2.0]
     only_x2 = claims.claim_beats(t[t["scale"] == 2], "Net", "ArSSR", ["psnr"], "Net beats ArSSR", untestable=flat)
     assert only_x2["verdict"] == "untestable" and "untestable and left out" in only_x2["caveat"]
-    both = claims.claim_beats(t, "Net", "ArSSR", ["psnr"], "Net beats ArSSR", untestable=flat, caveat="budget")
-    assert both["verdict"] == "held" and both["caveat"].startswith("budget")  # x3 only: +0.1 dB is not < margin
+    iv = _iv("Net", "ArSSR", [(2, "psnr", -1.29, -1.5, -1.1), (3, "psnr", 0.1, 0.05, 0.15)])
+    both = claims.claim_beats(t, "Net", "ArSSR", ["psnr"], "Net beats ArSSR", iv, untestable=flat, caveat="budget")
+    assert both["verdict"] == "held" and "budget" in both["caveat"]  # x3 only: +0.1 dB is not < margin
+    assert both["caveat"].startswith("All 1 comparisons for; the closest: x3 PSNR")  # names what decided it
+
+
+def test_no_verdict_rests_on_a_comparison_without_an_interval():
+    """A clear point estimate without an interval leaves a claim inconclusive and the caveat
+    says so; with an interval the same numbers decide it."""
+    t = _table([("A", 2, 31.0, 0.95), ("B", 2, 29.0, 0.85)])
+    bare = claims.claim_beats(t, "A", "B", ["psnr", "ssim"], "A beats B")
+    assert bare["verdict"] == "inconclusive" and "2 without an interval" in bare["caveat"]
+    iv = _iv("A", "B", [(2, "psnr", 2.0, 1.5, 2.5), (2, "ssim", 0.1, 0.08, 0.12)])
+    assert claims.claim_beats(t, "A", "B", ["psnr", "ssim"], "A beats B", iv)["verdict"] == "held"
+    against = claims.claim_beats(t, "B", "A", ["psnr"], "B beats A", iv)
+    assert against["verdict"] == "did not hold" and against["caveat"].startswith("Decided by 1 of 1 comparisons against: x2 PSNR")
+    spread = claims.claim_small_spread(t, ["A", "B"], "psnr", 0.5, "within 0.5 dB")
+    assert spread["verdict"] == "inconclusive" and "decides nothing" in spread["caveat"]
+    assert claims.claim_small_spread(t, ["A", "B"], "psnr", 0.5, "within 0.5 dB", intervals=iv)["verdict"] == "did not hold"
+    assert claims.claim_small_spread(t, ["A", "B"], "psnr", 3.0, "within 3 dB", intervals=iv)["verdict"] == "held"
+    assert claims.not_above_cubic(_table([("Cubic", 2, 29.0, 0.9), ("Net", 2, 29.5, 0.9)]), "Net") == {}  # setup check: point
     spread = claims.claim_small_spread(t, ["Net", "ArSSR"], "psnr", 0.5, "spread", untestable=["Net"])
     assert spread["verdict"] == "untestable"
 
@@ -207,3 +226,28 @@ def test_the_sr_line_passes_through_the_lr_voxels_physical_centre_at_every_scale
     j, k = 5, 7
     want = 2.0 * (j + 0.5) + 3.0 * (k + 0.5)
     np.testing.assert_allclose(_sr_line(sr, j, k, factor), want, rtol=1e-5)
+
+
+def test_a_rare_region_is_present_in_every_dice_resample():
+    """A region in 3 of 64 blocks: resampling all blocks would leave it out of about 5 % of the
+    resamples (a tie there), pulling the interval's low end to zero; resampled among its own
+    blocks, the interval of a clear difference stays around its point estimate."""
+    from arssr_core.metrics.uncertainty import bootstrap_dice_diff, dice_terms
+
+    rng = np.random.default_rng(1)
+    ref = np.ones((64, 64, 64), np.uint8)
+    ref[2:14, 2:14, 2:14] = 2  # region 2 in block (0, 0, 0) only ...
+    ref[18:30, 2:14, 2:14] = 2  # ... and two more
+    ref[34:46, 2:14, 2:14] = 2
+    good, bad = ref.copy(), ref.copy()
+    flip = (rng.random(ref.shape) < 0.3) & (ref == 2)
+    bad[flip] = 1
+    blocks = brain_blocks(np.ones(ref.shape), 16)
+    iv = bootstrap_dice_diff(dice_terms(good, ref, blocks, [1, 2]), dice_terms(bad, ref, blocks, [1, 2]), n_boot=500)
+    assert iv[2].units == 3 and iv[2].lo > 0.05 and iv[2].lo <= iv[2].diff <= iv[2].hi
+    assert iv[1].units == 64 and iv["mean"].lo > 0
+    lonely = ref.copy()
+    lonely[ref == 2] = 1
+    lonely[2:14, 2:14, 2:14] = 3  # region 3 in one block: no interval
+    one = bootstrap_dice_diff(dice_terms(lonely, lonely, blocks, [1, 3]), dice_terms(lonely, ref, blocks, [1, 3]))
+    assert one[3].units == 1 and np.isnan(one[3].lo) and np.isnan(one["mean"].lo)

@@ -24,7 +24,7 @@ def test_every_claim_quotes_its_section_verbatim():
     assert sum(c.section == "4.6" for c in CLAIMS) == 3  # the three encoder rankings
 
 
-@pytest.mark.parametrize("quantifier", ["most", "generally"])
+@pytest.mark.parametrize("quantifier", ["most", "generally", "none stated"])
 def test_most_gives_each_of_the_four_statuses(quantifier):
     assert verdict(["for", "for", "for", "against"], quantifier) == "held"  # more than half
     assert verdict(["for", "for", "against", "against"], quantifier) == "did not hold"  # half at best
@@ -101,3 +101,38 @@ def test_a_claims_comparisons_are_judged_at_the_family_wise_level():
     one = judge_cells(PaperClaim("4.2", "q", "all", "A best", "t", "iv", "A", ("psnr",), others=("B",), scales=(2,)),
                       scores, iv)
     assert one["judgement"].tolist() == ["for"]  # alone, the same interval decides
+
+
+def test_claims_vs_measured_puts_the_papers_sentences_first_and_labels_the_studys_own():
+    from arssr_core.study.paper_claims import claims_vs_measured
+
+    c = CLAIMS[0]
+    card = pd.DataFrame([{"section": c.section, "paper": c.quote, "quantifier": c.quantifier, "reading": c.reading,
+                          "verdict": "held", "evidence": "e", "caveat": "k"}])
+    own = pd.DataFrame({"notebook": ["07", "03", "09"], "claim": ["x", "y", "z"], "verdict": ["held"] * 3,
+                        "evidence": ["e"] * 3, "caveat": ["k"] * 3})
+    df = claims_vs_measured(card, own)
+    assert list(df["source"]) == ["paper", "study's own", "study's own", "study's own"]
+    assert df.loc[0, "paper"] in paper_text() and df.loc[0, "notebook"] == "03" and df.loc[0, "claim"] == c.reading
+    assert list(df["section"][1:]) == ["4.2", "4.6", "beyond the paper"]  # the study's own by the experiment's section
+    assert (df["paper"][1:] == "").all() and set(df.columns) >= {"section", "paper", "quantifier", "verdict", "caveat"}
+
+
+def test_a_lead_that_grows_with_scale_has_a_slice_interval():
+    """scale_change_intervals: ArSSR's lead over B grows by 0.05 a slice from x2 to x4 (noise
+    shared by both methods cancels in the pairing); the lead at x3 does not change."""
+    import numpy as np
+
+    from arssr_core.study.evaluation import scale_change, scale_change_intervals
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.3, 0.05, 200)
+    terms = {("ArSSR", 2.0): {"lpips": base - 0.02}, ("B", 2.0): {"lpips": base},
+             ("ArSSR", 3.0): {"lpips": base + 0.1 - 0.02}, ("B", 3.0): {"lpips": base + 0.1},
+             ("ArSSR", 4.0): {"lpips": base + 0.2 - 0.07 + rng.normal(0, 0.01, 200)}, ("B", 4.0): {"lpips": base + 0.2}}
+    iv = scale_change_intervals(terms, "ArSSR", ["B"], metrics=("lpips",)).set_index("scale")
+    assert abs(iv.loc[4.0, "diff"] + 0.05) < 0.005 and iv.loc[4.0, "hi"] < 0  # LPIPS: lower is better, lead grows
+    assert abs(iv.loc[3.0, "diff"]) < 1e-9
+    table = pd.DataFrame({"method": ["ArSSR", "B"] * 2, "scale": [2.0, 2.0, 4.0, 4.0], "lpips": [0.28, 0.3, 0.43, 0.5]})
+    ch = scale_change(table, ["lpips"]).set_index("method")
+    assert ch.loc["ArSSR", "lpips"] - ch.loc["B", "lpips"] == pytest.approx(-0.05)

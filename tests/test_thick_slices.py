@@ -55,7 +55,14 @@ def test_validation_table_scores_each_slab_at_each_request_in_its_own_voxels(tmp
     assert lr_mm[("a", "1x1x3")] == "0.5 x 0.5 x 1.5" and lr_mm[("b", "x2")] == "2.6 x 2 x 2"
     gt = regions["b"]["gt"]
     sr = thick_slices.thick_grid("smoke", "val-b", gt, [cubic_method()], req, progress=False)[("Cubic", "1x1x3")]
-    want = psnr(np.clip(sr, gt.min(), gt.max()), gt)
+    from arssr_core.metrics.uncertainty import block_metric, block_terms
+    from arssr_core.study.evaluation import scoring_blocks
+
+    x = np.clip(sr, gt.min(), gt.max())
+    blocks = scoring_blocks(gt)  # the brain blocks every table scores (here 8³: the slab is too thin for 32³ or 16³)
+    assert len(blocks) == 4 and blocks[0][0].stop - blocks[0][0].start == 8
+    want = block_metric(block_terms(x, gt, blocks, float(gt.max() - gt.min())), "psnr")
+    assert want != pytest.approx(psnr(x, gt), abs=1e-3)  # not the whole slab's
     row = t[(t["subject"] == "b") & (t["scale"] == "1x1x3")].iloc[0]
     assert row["psnr"] == pytest.approx(want, abs=1e-4)
 

@@ -162,12 +162,31 @@ def dice_from_terms(t: DiceTerms, idx: np.ndarray | None = None) -> np.ndarray:
 
 def bootstrap_dice_diff(a: DiceTerms, b: DiceTerms, n_boot: int = 2000, seed: int = 0) -> dict[object, Interval]:
     """Paired bootstrap of Dice(a) - Dice(b) over the same blocks, per region and for the mean
-    over regions (key ``"mean"``)."""
+    over regions (key ``"mean"``).
+
+    Each region resamples only the blocks where it is present (in either segmentation), so every
+    resample holds the region: a block without it would enter as a tie and pull the interval
+    towards zero, leaving the point estimate at its edge. A region in fewer than two blocks gets
+    no interval (NaN bounds). The mean's resamples average the regions' (same resample number)."""
     if a.inter.shape != b.inter.shape or a.regions != b.regions:
         raise DataError(f"paired Dice bootstrap needs the same blocks and regions: {a.inter.shape} vs {b.inter.shape}")
-    idx = resample_indices(len(a.inter), n_boot, seed)
+    rng = np.random.default_rng(seed)
     point = dice_from_terms(a) - dice_from_terms(b)
-    boots = dice_from_terms(a, idx) - dice_from_terms(b, idx)
-    out: dict[object, Interval] = {r: _interval(point[i], boots[:, i], len(a.inter)) for i, r in enumerate(a.regions)}
-    out["mean"] = _interval(point.mean(), boots.mean(-1), len(a.inter))
+    present = (a.size > 0) | (b.size > 0)  # (blocks, regions)
+    boots = np.full((n_boot, len(a.regions)), np.nan)
+    units = []
+    for i in range(len(a.regions)):
+        rows = np.flatnonzero(present[:, i])
+        units.append(len(rows))
+        if len(rows) < 2:
+            continue
+        idx = rows[rng.integers(0, len(rows), size=(n_boot, len(rows)))]
+        boots[:, i] = dice_from_terms(a, idx)[:, i] - dice_from_terms(b, idx)[:, i]
+    out: dict[object, Interval] = {}
+    for i, r in enumerate(a.regions):
+        out[r] = (_interval(point[i], boots[:, i], units[i]) if units[i] >= 2
+                  else Interval(float(point[i]), float("nan"), float("nan"), units[i]))
+    ok = [i for i in range(len(a.regions)) if units[i] >= 2]
+    out["mean"] = (_interval(point.mean(), boots[:, ok].mean(-1), len(a.inter)) if len(ok) == len(a.regions)
+                   else Interval(float(point.mean()), float("nan"), float("nan"), len(a.inter)))
     return out

@@ -297,7 +297,13 @@ TABLE_NOTES = {
     "02_late_trends": "Was each compared run still improving when its budget ended? The straight line through its "
                       "validation PSNR over its last third of steps: the gain it makes there (dB) with its 95% interval; "
                       "rising: the interval is above zero.",
-    "03_main_test": "Table 1: every method at every scale, five metrics, whole test volume (arrows: which way is better).",
+    "03_main_test": "Table 1: every method at every scale, five metrics (arrows: which way is better). PSNR and SSIM on "
+                    "the brain: the 32³ blocks of the test volume that are at least half brain, the voxels the "
+                    "intervals resample; LPIPS, PSI and LPC-SI over every 4th foreground slice.",
+    "03_scale_change": "Each method's change of each perceptual metric from x2 to x3 and x4 (the value at the scale "
+                       "minus at x2): two methods' difference is how much one's lead grows with scale (§4.2).",
+    "03_scale_change_intervals": "How ArSSR's lead over each method changes from x2 (lead at the scale minus lead at "
+                                 "x2, metric units), with paired slice-bootstrap 95% intervals.",
     "03_seed_scores": "Each training seed of each model on the test subject (seed 0: the committed run; other seeds "
                       "appear once their runs are finished and published).",
     "03_extra_scales": "ArSSR at scales no per-scale network can do, with cubic for reference.",
@@ -308,6 +314,7 @@ TABLE_NOTES = {
     "03_intervals": "Paired bootstrap 95% intervals of each difference behind the verdicts (a minus b; units: what was "
                     "resampled; seeds: training runs of a and b, '1/1' meaning blocks or slices only).",
     "03_verdicts": "The main test's verdicts on the paper's claims, with the evidence and caveat of each.",
+    "07_intervals": "Paired bootstrap 95% intervals between the encoders (and each against cubic) on the test subject.",
     "04_lesion": "Table 2: every method on the lesion volumes, whole volume and inside the lesion masks.",
     "04_intervals": "Paired bootstrap 95% intervals of ArSSR against every other method on each lesion volume.",
     "04_verdicts": "The lesion experiment's verdicts.",
@@ -326,7 +333,8 @@ TABLE_NOTES = {
     "07_encoder_ablation": "Table 5: the three encoders at equal time, every metric, whole test volume.",
     "07_equal_steps": "The encoders' test PSNR at equal optimiser steps.",
     "07_verdicts": "The encoder ablation's verdicts.",
-    "08_claims_vs_measured": "Every verdict of the study in one table, in the study's earlier readings of the claims.",
+    "08_claims_vs_measured": "Every verdict in one table: the paper's claims (section, sentence quoted, quantifier) "
+                             "first, then the study's own claims, labelled.",
     "08_paper_claims": "The paper's claims in its own words (sections 4.2-4.6, quoted), each judged cell by cell "
                        "with intervals under the paper's quantifier; the front page shows them in the paper's order.",
     "09_thick_slices": "Thick-slice requests on the test region: every method at every request.",
@@ -647,13 +655,17 @@ def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) ->
     that computed it (``pages``: notebook prefix -> page name)."""
     from .claims import STATUSES
 
-    df, counted = _verdict_table(profile, "08_claims_vs_measured", dtype={"notebook": str})
+    df, counted = _verdict_table(profile, "08_claims_vs_measured", dtype={"notebook": str, "section": str})
     if df is None:
         return ""
-    lines = ["## The study's earlier verdicts\n",
-             "The claims as the study first read them (some more strongly than the paper states them; the "
-             "scorecard above is the paper's word), as computed by the notebooks (notebook 08 has the "
-             "evidence and the caveat of each): " + counted +
+    if "source" in df.columns:  # the paper's claims are on the scorecard above: the study's own here
+        df = df[df["source"] == "study's own"].reset_index(drop=True)
+        counts = df["verdict"].value_counts()
+        counted = ", ".join(f"**{counts.get(v, 0)} {v}**" for v in STATUSES)
+    lines = ["## The study's own claims\n",
+             "Questions the study adds to the paper's (some stricter than the paper's sentences, such as "
+             "\"every metric at every scale\" where the paper says \"most\"; the scorecard above is the paper's "
+             "word), as computed by the notebooks (notebook 08 has the evidence and the caveat of each): " + counted +
              ". *Held* and *did not hold* need a difference beyond the margin with a 95% interval clear of "
              "zero; *inconclusive* is anything in between; *untestable* means the setup, not the method, "
              "decides it.\n"]

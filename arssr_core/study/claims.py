@@ -3,8 +3,9 @@
 - **held**: every comparison the claim makes favours it beyond the margin, with a paired
   bootstrap 95% interval (where the experiment gives one) that excludes zero;
 - **did not hold**: at least one comparison goes clearly against it (same test);
-- **inconclusive**: otherwise: an interval spans zero, or an effect is below the margin
-  (:data:`MARGINS`: 0.1 dB PSNR, 0.002 SSIM, 0.005 LPIPS, PSI, LPC-SI and Dice);
+- **inconclusive**: otherwise: an interval spans zero, an effect is below the margin
+  (:data:`MARGINS`: 0.1 dB PSNR, 0.002 SSIM, 0.005 LPIPS, PSI, LPC-SI and Dice), or a
+  comparison has no interval: no "held" or "did not hold" rests on a point estimate alone;
 - **untestable**: the setup decides it, not the method: a per-scale network that does not
   beat cubic by the margin at its own scale, an ablation encoder that does not beat cubic.
 
@@ -39,12 +40,16 @@ def _key(scale: object) -> object:
 
 
 def _fmt(scale: object) -> str:
-    return f"x{scale:g}" if isinstance(scale, (int, float, np.floating)) else str(scale)
+    return f"x{scale:g}" if isinstance(scale, (int, float, np.integer, np.floating)) else str(scale)
 
 
-def judge(diff: float, metric: str, lo: float = math.nan, hi: float = math.nan) -> str:
+def judge(diff: float, metric: str, lo: float = math.nan, hi: float = math.nan, point_only: bool = False) -> str:
     """One comparison ``a - b``: ``"for"`` (a better beyond the margin, interval clear of 0),
-    ``"against"`` (b better, same test) or ``"inconclusive"``."""
+    ``"against"`` (b better, same test) or ``"inconclusive"`` (also: no interval).
+    ``point_only``: judge the point estimate against the margin alone (the setup checks of
+    :func:`not_above_cubic`, never a verdict's comparison)."""
+    if math.isnan(lo) and not point_only:
+        return "inconclusive"
     if not math.isnan(lo) and lo <= 0 <= hi:
         return "inconclusive"
     if abs(diff) < MARGINS.get(metric, 0.0):
@@ -75,7 +80,7 @@ def _interval_lookup(intervals: pd.DataFrame | None, a: str, b: str) -> dict:
 
 
 def compare(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str],
-            intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+            intervals: pd.DataFrame | None = None, point_only: bool = False) -> pd.DataFrame:
     """Rows (scale, metric, a, b, diff, lo, hi, judgement) for every scale both methods have.
 
     Where ``intervals`` (:func:`arssr_core.study.evaluation.paired_intervals`, either direction) has
@@ -91,7 +96,7 @@ def compare(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str],
                 va, vb = float(ta.loc[s, m]), float(tb.loc[s, m])
                 d, lo, hi = iv.get((_key(s), m), (va - vb, math.nan, math.nan))
                 rows.append({"scale": s, "metric": m, a: va, b: vb, "diff": float(d), "lo": float(lo),
-                             "hi": float(hi), "judgement": judge(float(d), m, lo, hi)})
+                             "hi": float(hi), "judgement": judge(float(d), m, lo, hi, point_only)})
     return pd.DataFrame(rows, columns=["scale", "metric", a, b, "diff", "lo", "hi", "judgement"])
 
 
@@ -107,8 +112,9 @@ def _ev(r: pd.Series) -> str:
 def not_above_cubic(table: pd.DataFrame, method: str, cubic: str = "Cubic", metric: str = "psnr",
                     intervals: pd.DataFrame | None = None) -> dict[float, str]:
     """Scales where ``method`` does not beat ``cubic`` in ``metric`` by the margin (with its
-    interval clear of zero where given): ``{scale: reason}``; there it is untestable."""
-    c = compare(table, method, cubic, [metric], intervals)
+    interval clear of zero where given; the point estimate where not): ``{scale: reason}``;
+    there it is untestable."""
+    c = compare(table, method, cubic, [metric], intervals, point_only=True)
     return {_key(r.scale): f"{method} does not beat cubic at {_fmt(r.scale)} ({_ev(r)} dB)"
             for _, r in c.iterrows() if r["judgement"] != "for"}
 
@@ -132,10 +138,30 @@ def claim_beats(table: pd.DataFrame, a: str, b: str, metrics: Sequence[str], cla
                                                   if len(worst) else ""))
     if len(kept) == 0:
         ev = "no comparison left to make"
-    notes = [caveat] if caveat else []
+    notes = [decided_by(kept)] if len(kept) else []
+    if caveat:
+        notes.append(caveat)
     if skip:
         notes.append("untestable and left out: " + "; ".join(sorted(set(skip.values()))))
     return {"claim": claim, "verdict": st, "evidence": ev, "caveat": _join(notes)}
+
+
+def decided_by(c: pd.DataFrame) -> str:
+    """What decided a verdict over the comparisons ``c`` (:func:`compare`'s rows), naming the cells:
+    the ones against it, else the inconclusive ones (and how many lack an interval), else the
+    closest of the ones for it."""
+    against = c[c["judgement"] == "against"]
+    if len(against):
+        return (f"Decided by {len(against)} of {len(c)} comparisons against: "
+                + "; ".join(_ev(r) for _, r in against.head(3).iterrows()) + ("; ..." if len(against) > 3 else ""))
+    open_ = c[c["judgement"] == "inconclusive"]
+    if len(open_):
+        bare = int(open_["lo"].isna().sum())
+        return (f"Left open by {len(open_)} of {len(c)} comparisons: "
+                + "; ".join(_ev(r) for _, r in open_.head(3).iterrows()) + ("; ..." if len(open_) > 3 else "")
+                + (f" ({bare} without an interval)" if bare else ""))
+    closest = c.assign(gap=(c["lo"] if (c["diff"] > 0).all() else -c["hi"]).abs()).sort_values("gap").iloc[0]
+    return f"All {len(c)} comparisons for; the closest: {_ev(closest)}"
 
 
 def claim_lead_grows(table: pd.DataFrame, a: str, b: str, metric: str, claim: str,
@@ -170,26 +196,43 @@ def claim_lead_grows(table: pd.DataFrame, a: str, b: str, metric: str, claim: st
 
 
 def claim_small_spread(table: pd.DataFrame, methods: Sequence[str], metric: str, tolerance: float,
-                       claim: str, untestable: Sequence[str] = (), caveat: str = "") -> dict:
-    """Verdict that ``methods`` differ by at most ``tolerance`` in ``metric`` at every scale:
-    did not hold if a spread exceeds it by more than the margin; untestable if any method
-    in ``untestable`` (e.g. an encoder that does not beat cubic) takes part."""
+                       claim: str, untestable: Sequence[str] = (), caveat: str = "",
+                       intervals: pd.DataFrame | None = None) -> dict:
+    """Verdict that ``methods`` differ by at most ``tolerance`` in ``metric`` at every scale, judged
+    on the best and the worst method of each scale through their paired interval (``intervals``):
+    a scale is *for* when the whole interval lies within the tolerance, *against* when it lies
+    beyond it; without an interval the scale is inconclusive. Untestable if any method in
+    ``untestable`` (e.g. an encoder that does not beat cubic) takes part."""
     notes = [caveat] if caveat else []
     if untestable:
         notes.append(f"{', '.join(untestable)} did not beat cubic")
         return {"claim": claim, "verdict": "untestable", "caveat": _join(notes),
                 "evidence": f"{', '.join(untestable)} of {len(methods)} models did not leave cubic's level"}
     t = table[table["method"].isin(methods)]
-    spread = t.groupby("scale")[metric].agg(lambda v: float(v.max() - v.min()) if len(v) > 1 else np.nan).dropna()
-    if spread.empty:
+    judgements, ev = [], []
+    for s, g in t.groupby("scale"):
+        if len(g) < 2:
+            continue
+        g = g.set_index("method")[metric]
+        hi_m, lo_m = g.idxmax(), g.idxmin()
+        spread = float(g.max() - g.min())
+        d, lo, hi = _interval_lookup(intervals, hi_m, lo_m).get((_key(s), metric), (spread, math.nan, math.nan))
+        if math.isnan(lo):
+            j, ci = "inconclusive", " (no interval)"
+        else:
+            j = "for" if max(abs(lo), abs(hi)) <= tolerance else "against" if (lo > tolerance or hi < -tolerance) \
+                else "inconclusive"
+            ci = f" [{lo:.3g}, {hi:.3g}]"
+        judgements.append(j)
+        ev.append(f"{_fmt(s)}: {hi_m} - {lo_m} {d:.3g}{ci} {j}")
+    if not judgements:
         return {"claim": claim, "verdict": "untestable", "caveat": _join(notes),
                 "evidence": f"no scale with two or more of {', '.join(methods)} scored"}
-    m = MARGINS.get(metric, 0.0)
-    st = ("held" if (spread <= tolerance).all() else
-          "did not hold" if (spread > tolerance + m).any() else "inconclusive")
-    ev = ", ".join(f"{_fmt(s)}: {v:.3g}" for s, v in spread.items())
-    return {"claim": claim, "verdict": st, "caveat": _join(notes),
-            "evidence": f"spread of {metric_label(metric)} across {len(methods)} models by scale: {ev} (tolerance {tolerance:g})"}
+    if intervals is None or not len(intervals):
+        notes.append("no paired interval for these scores: the spread is a point estimate and decides nothing")
+    return {"claim": claim, "verdict": status(judgements), "caveat": _join(notes),
+            "evidence": f"spread of {metric_label(metric)} across {len(methods)} models (best minus worst) by scale, "
+                        f"tolerance {tolerance:g}: " + "; ".join(ev)}
 
 
 def claim_ranking(table: pd.DataFrame, order: Sequence[str], metric: str, claim: str,
