@@ -1,8 +1,10 @@
-"""Atomic file writes: a reader never sees a half-written output or checkpoint."""
+"""File I/O shared by the package: atomic writes (a reader never sees a half-written output or
+checkpoint) and content digests of files."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -31,3 +33,21 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+_DIGESTS: dict[tuple[str, str, int, int], str] = {}
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest (``algorithm`` of :mod:`hashlib`) of a file's bytes, computed once per file
+    version (resolved path, size, modification time) and remembered for the process."""
+    p = Path(path)
+    st = p.stat()
+    key = (algorithm, str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.new(algorithm)
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]

@@ -10,7 +10,6 @@ verifies. The book's data page (notebook 00) says what each volume is and stands
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError, SourceUnavailable
-from ..io_utils import atomic_path
+from ..io_utils import atomic_path, file_digest
 from ..paths import cache_dir, raw_dir
 
 MANIFEST = Path(__file__).with_name("manifest.json")
@@ -146,11 +145,7 @@ def _get(name: str) -> Source:
 
 def sha256(path: Path) -> str:
     """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def load_manifest() -> dict[str, str]:

@@ -22,6 +22,7 @@ from ..errors import DataError
 from ..metrics import registry as metric_registry
 from .experiments import baseline_checkpoint, run_dir
 from .methods import display_name
+from .. import io_utils
 from ..io_utils import atomic_path
 from ..paths import REPO_ROOT, results_dir
 from ..profiles import load_profile
@@ -195,24 +196,10 @@ def super_resolve_with(method: Method, lr: np.ndarray, out_shape: Sequence[int],
     raise ValueError(f"unknown method kind '{method.kind}'")
 
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
 def file_digest(path: str | Path) -> str:
-    """SHA-1 of a file's bytes ("missing" if there is none), computed once per file version
-    (path, size, modification time): a checkpoint copied or checked out afresh keeps its key."""
-    p = Path(path)
-    if not p.exists():
-        return "missing"
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha1()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
+    """SHA-1 of a file's bytes ("missing" if there is none): the super-resolution cache's key of
+    a checkpoint, so a checkpoint copied or checked out afresh keeps its key."""
+    return io_utils.file_digest(path, "sha1") if Path(path).exists() else "missing"
 
 
 def _key(*parts: object) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from ..errors import ArssrError
-from ..io_utils import atomic_path
+from ..io_utils import atomic_path, file_digest
 from ..paths import REPO_ROOT, results_dir
 from ..profiles import OVERRIDES_ENV, check_overrides
 
@@ -142,20 +142,9 @@ def _code_hash(files: list[str] | None = None) -> str:
     return h.hexdigest()
 
 
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
-
-
 def file_hash(path: Path) -> str:
     """sha256 of a file's bytes (remembered per path, size and modification time)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        _FILE_HASHES[key] = h.hexdigest()
-    return _FILE_HASHES[key]
+    return file_digest(path, "sha256")
 
 
 def input_hashes(files: list[Path]) -> dict[str, str]:
