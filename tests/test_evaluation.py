@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from arssr_core.data.masks import mask_centre
 from arssr_core.study.evaluation import centre_profiles, real_lr_requests
@@ -109,3 +110,27 @@ def test_a_table_and_its_verdict_score_the_same_voxels(mni_volume):
     assert np.allclose(again["psnr"], table["psnr"])
     region = ev.scoring_region(gt)
     assert region["blocks"] == len(blocks) and 0 < region["brain_covered"] <= 1
+
+
+def test_real_scan_sharpness_pairs_methods_on_cubics_slices():
+    """no_reference_terms: every method of a request is scored on the slices where cubic's
+    volume has brain, so two methods pair slice by slice; the table is the mean of those slices
+    (the interval's point estimate), and a method's own background no longer moves its slices."""
+    import numpy as np
+
+    from arssr_core.metrics import evaluate_no_reference
+    from arssr_core.study.evaluation import no_reference_scores, no_reference_terms, paired_intervals
+
+    rng = np.random.default_rng(0)
+    cubic = np.zeros((100, 100, 100), np.float32)
+    cubic[8:92, 8:92, 10:90] = rng.random((84, 84, 80))
+    other = np.clip(cubic + rng.normal(0, 0.05, cubic.shape) * (cubic > 0), 0, 1).astype(np.float32)
+    other[:4, :4, :] = 0.3  # bright corner outside cubic's brain: slices it alone would add
+    terms = no_reference_terms({("Cubic", "x2"): cubic, ("B", "x2"): other}, stride=4, progress=False)
+    assert all(len(terms[("B", "x2")][k]) == len(terms[("Cubic", "x2")][k]) for k in ("psi", "lpc_si"))
+    table = no_reference_scores(terms).set_index("method")
+    ref = evaluate_no_reference(other, ref=cubic, stride=4)
+    assert table.loc["B", "psi"] == pytest.approx(ref["psi"]) and table.loc["B", "lpc_si"] == pytest.approx(ref["lpc_si"])
+    iv = paired_intervals(terms, "B", "Cubic", metrics=("psi", "lpc_si")).set_index("metric")
+    assert iv.loc["psi", "diff"] == pytest.approx(table.loc["B", "psi"] - table.loc["Cubic", "psi"])
+    assert iv.loc["psi", "lo"] <= iv.loc["psi", "diff"] <= iv.loc["psi", "hi"] and iv.loc["psi", "scale"] == "x2"

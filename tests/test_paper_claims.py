@@ -136,3 +136,50 @@ def test_a_lead_that_grows_with_scale_has_a_slice_interval():
     table = pd.DataFrame({"method": ["ArSSR", "B"] * 2, "scale": [2.0, 2.0, 4.0, 4.0], "lpips": [0.28, 0.3, 0.43, 0.5]})
     ch = scale_change(table, ["lpips"]).set_index("method")
     assert ch.loc["ArSSR", "lpips"] - ch.loc["B", "lpips"] == pytest.approx(-0.05)
+
+
+def test_sharpness_change_has_a_paired_slice_interval():
+    """sharpness_change_intervals: B's PSI falls by 0.02 a slice from x2 to x4 (slice-to-slice
+    spread shared by both scales cancels in the pairing); A's does not change."""
+    import numpy as np
+
+    from arssr_core.study.evaluation import sharpness_change_intervals
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.4, 0.1, 150)
+    terms = {("A", 2.0): {"psi": base}, ("A", 4.0): {"psi": base + rng.normal(0, 0.001, 150)},
+             ("B", 2.0): {"psi": base}, ("B", 3.0): {"psi": base - 0.01}, ("B", 4.0): {"psi": base - 0.02}}
+    ch = sharpness_change_intervals(terms, ["A", "B"], metrics=("psi",)).set_index(["method", "scale"])
+    assert ch.loc[("B", 4.0), "diff"] == pytest.approx(-0.02) and ch.loc[("B", 4.0), "hi"] < 0
+    assert ch.loc[("A", 4.0), "lo"] < 0 < ch.loc[("A", 4.0), "hi"]
+    assert set(ch["from"]) == {2.0} and ("A", 3.0) not in ch.index  # only the scales a method has
+
+
+def test_a_worsens_claim_judges_each_methods_change_with_its_interval():
+    from arssr_core.study.paper_claims import judge_change_cells
+
+    changes = pd.DataFrame([
+        {"method": "C1", "scale": 4.0, "from": 2.0, "metric": "psi", "diff": -0.03, "lo": -0.04, "hi": -0.02},  # blurrier
+        {"method": "C1", "scale": 4.0, "from": 2.0, "metric": "lpc_si", "diff": 0.02, "lo": 0.01, "hi": 0.03},  # sharper
+        {"method": "C2", "scale": 4.0, "from": 2.0, "metric": "psi", "diff": -0.002, "lo": -0.01, "hi": 0.006},
+        {"method": "C2", "scale": 4.0, "from": 2.0, "metric": "lpc_si", "diff": -0.03, "lo": float("nan"), "hi": float("nan")},
+        {"method": "ArSSR", "scale": 4.0, "from": 2.0, "metric": "psi", "diff": -0.05, "lo": -0.06, "hi": -0.04},
+    ])
+    claim = PaperClaim("4.2", "q", "none stated", "the CNNs blur", "t", "t", "", ("psi", "lpc_si"), others=("C1", "C2"),
+                       cells_by=("method",), kind="worsens")
+    cells = judge_change_cells(claim, changes).set_index(["method", "metric"])["judgement"]
+    assert len(cells) == 4  # ArSSR is not one of the claim's methods
+    assert cells[("C1", "psi")] == "for" and cells[("C1", "lpc_si")] == "against"
+    assert cells[("C2", "psi")] == "inconclusive"  # interval spans zero
+    assert cells[("C2", "lpc_si")] == "inconclusive"  # no interval, whatever the point estimate
+    assert verdict(list(cells), claim.quantifier) == "inconclusive"
+    with pytest.raises(ValueError):
+        PaperClaim("4.2", "q", "all", "r", "t", "t", "", ("psi",), kind="worsens")  # names no methods
+
+
+def test_the_blur_claims_read_the_cnns_sharpness():
+    blur = [c for c in CLAIMS if c.kind == "worsens"]
+    assert [c.section for c in blur] == ["4.2", "4.3"]
+    for c in blur:
+        assert set(c.others) == {"SRCNN3D", "DCSRN", "ResCNN"} and set(c.metrics) == {"psi", "lpc_si"}
+        assert "blur" in c.quote

@@ -304,6 +304,10 @@ TABLE_NOTES = {
                        "minus at x2): two methods' difference is how much one's lead grows with scale (§4.2).",
     "03_scale_change_intervals": "How ArSSR's lead over each method changes from x2 (lead at the scale minus lead at "
                                  "x2, metric units), with paired slice-bootstrap 95% intervals.",
+    "03_sharpness_change_intervals": "Each method's change of the sharpness indices PSI and LPC-SI from x2 to each "
+                                     "larger scale (the mean over slices at the scale minus at x2; negative: "
+                                     "blurrier), with paired slice-bootstrap 95% intervals (§4.2: the CNNs' results "
+                                     "\"get more blurred\").",
     "03_seed_scores": "Each training seed of each model on the test subject (seed 0: the committed run; other seeds "
                       "appear once their runs are finished and published).",
     "03_extra_scales": "ArSSR at scales no per-scale network can do, with cubic for reference.",
@@ -317,6 +321,10 @@ TABLE_NOTES = {
     "07_intervals": "Paired bootstrap 95% intervals between the encoders (and each against cubic) on the test subject.",
     "04_lesion": "Table 2: every method on the lesion volumes, whole volume and inside the lesion masks.",
     "04_intervals": "Paired bootstrap 95% intervals of ArSSR against every other method on each lesion volume.",
+    "05_real_lr_intervals": "Paired slice-bootstrap 95% intervals of ArSSR against each other method on each real "
+                            "scan (PSI, LPC-SI), over the slices all methods of a request share.",
+    "04_sharpness_change_intervals": "On each lesion volume, each method's change of PSI and LPC-SI from x2 to x3 and "
+                                     "x4 (negative: blurrier), with paired slice-bootstrap 95% intervals (§4.3).",
     "04_verdicts": "The lesion experiment's verdicts.",
     "05_real_lr": "Table 3: sharpness indices (PSI, LPC-SI; higher is sharper) of the super-resolved real LR scans, "
                   "which have no ground truth.",

@@ -113,7 +113,12 @@ def training_caveat(profile: str, methods: Iterable) -> str:
     """One sentence for a verdict comparing ``methods``: which of their runs were still improving
     when their budgets ended (validation PSNR over the last third of steps, 95% interval above
     zero), so that the verdict ranks budgets as much as methods; else that none was."""
-    trends = compared_trends(profile, methods).dropna(subset=["gain_db"])
+    return trends_caveat(compared_trends(profile, methods))
+
+
+def trends_caveat(trends: pd.DataFrame) -> str:
+    """:func:`training_caveat`'s sentence from a :func:`trend_table`."""
+    trends = trends.dropna(subset=["gain_db"])
     if trends.empty:  # cubic only, or runs too short for a trend
         return ""
     rising = trends[trends["state"] == "rising"]

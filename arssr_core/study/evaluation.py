@@ -431,17 +431,34 @@ def sr_requests(profile: str, subject: str, lr: np.ndarray, methods: Iterable[Me
     return out
 
 
-def score_no_reference(srs: dict[tuple[str, str], np.ndarray], stride: int = 1, progress: bool = True) -> pd.DataFrame:
-    """PSI and LPC-SI of each SR volume (slice-wise, foreground slices)."""
+def no_reference_terms(srs: dict[tuple[str, str], np.ndarray], stride: int = 1, ref: str = "Cubic",
+                       progress: bool = True) -> dict[tuple[str, str], dict[str, np.ndarray | None]]:
+    """Per-slice PSI and LPC-SI of each SR volume ``{(method, request): volume}`` (clipped to
+    [0, 1], the inputs' normalised range), on the foreground slices of the ``ref`` method's
+    volume of the same request where there is one (else of the volume itself), so that every
+    method of a request is scored on the same slices and two methods pair slice by slice."""
     from tqdm.auto import tqdm
 
-    from ..metrics import evaluate_no_reference
+    out = {}
+    for (name, req), v in tqdm(list(srs.items()), desc="sharpness", disable=not progress):
+        r = srs.get((ref, req))
+        r = np.clip(r, 0, 1) if r is not None and r.shape == v.shape else None
+        x = np.clip(v, 0, 1)
+        out[(name, req)] = {k: _sharpness_or_none(x, k, x if r is None else r, stride) for k in ("psi", "lpc_si")}
+    return out
 
-    rows = []
-    for (name, req), v in tqdm(list(srs.items()), desc="score", disable=not progress):
-        # inputs are normalised to [0, 1]; clip over/undershoot as score_grid does
-        rows.append({"method": name, "request": req, **evaluate_no_reference(np.clip(v, 0, 1), stride=stride)})
-    return pd.DataFrame(rows)
+
+def no_reference_scores(terms: dict[tuple[str, str], dict[str, np.ndarray | None]]) -> pd.DataFrame:
+    """PSI and LPC-SI of each (method, request) of :func:`no_reference_terms`: the mean over its
+    slices. Columns ``method, request, psi, lpc_si``."""
+    return pd.DataFrame([{"method": name, "request": req,
+                          **{k: float(np.mean(v)) if v is not None else np.nan for k, v in t.items()}}
+                         for (name, req), t in terms.items()], columns=["method", "request", "psi", "lpc_si"])
+
+
+def score_no_reference(srs: dict[tuple[str, str], np.ndarray], stride: int = 1, progress: bool = True) -> pd.DataFrame:
+    """PSI and LPC-SI of each SR volume (slice-wise, :func:`no_reference_terms`)."""
+    return no_reference_scores(no_reference_terms(srs, stride=stride, progress=progress))
 
 
 def crop_affine(affine: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
@@ -548,17 +565,20 @@ def real_lr_requests(voxel_size: Sequence[float], scales: Iterable[float],
 
 
 def real_lr_table(profile: str, subjects: Sequence[dict], methods: Sequence[Method], scales: Iterable[float],
-                  stride: int = 1) -> tuple[pd.DataFrame, dict[str, dict]]:
+                  stride: int = 1) -> tuple[pd.DataFrame, dict[str, dict], dict[str, dict]]:
     """Paper Table 3: PSI and LPC-SI of every method's SR of each real LR scan for the
     requests of :func:`real_lr_requests`. Returns the table (``scan``, ``method``,
-    ``request``) and the SR volumes ``{scan: {(method, request): volume}}``."""
+    ``request``), the SR volumes ``{scan: {(method, request): volume}}`` and their per-slice
+    terms ``{scan: {(method, request): {"psi", "lpc_si"}}}`` (:func:`no_reference_terms`: what
+    :func:`paired_intervals` resamples; the table's values are their means)."""
     scales = list(scales)
-    tables, srs_by = [], {}
+    tables, srs_by, terms_by = [], {}, {}
     for s in subjects:
         srs = sr_requests(profile, s["name"], s["lr"], methods, real_lr_requests(s["voxel_size"], scales))
         srs_by[s["name"]] = srs
-        tables.append(score_no_reference(srs, stride=stride).assign(scan=s["name"]))
-    return pd.concat(tables, ignore_index=True), srs_by
+        terms_by[s["name"]] = no_reference_terms(srs, stride=stride)
+        tables.append(no_reference_scores(terms_by[s["name"]]).assign(scan=s["name"]))
+    return pd.concat(tables, ignore_index=True), srs_by, terms_by
 
 
 def centre_profiles(lr: np.ndarray, voxel_size: Sequence[float], srs: dict[tuple[str, str], np.ndarray],
@@ -748,3 +768,32 @@ def scale_change_intervals(terms: dict[tuple[str, float], dict[str, Any]], a: st
                 rows.append({"a": a, "b": b, "scale": s, "from": base, "metric": m, "diff": iv.diff, "lo": iv.lo,
                              "hi": iv.hi, "units": f"{iv.units} slices"})
     return pd.DataFrame(rows, columns=["a", "b", "scale", "from", "metric", "diff", "lo", "hi", "units"])
+
+
+def sharpness_change_intervals(terms: dict[tuple[str, float], dict[str, Any]], methods: Sequence[str],
+                               metrics: Sequence[str] = ("psi", "lpc_si"), base: float | None = None,
+                               n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """How each method's slice-wise sharpness changes from the ``base`` scale (default: the
+    method's smallest) to each larger one: the mean over slices at the scale minus at ``base``,
+    with a paired slice-bootstrap 95% interval (the slices of :func:`interval_terms` are the
+    same at every scale). A negative PSI or LPC-SI change is a blurrier result. One row per
+    (method, scale, metric): ``method, scale, from, metric, diff, lo, hi, units``."""
+    from ..metrics.uncertainty import bootstrap_mean_diff
+
+    rows = []
+    for name in methods:
+        scales = sorted(s for (m, s) in terms if m == name)
+        if not scales:
+            continue
+        b = scales[0] if base is None else float(base)
+        if (name, b) not in terms:
+            continue
+        for s in (x for x in scales if x > b):
+            for m in metrics:
+                v, v0 = terms[(name, s)].get(m), terms[(name, b)].get(m)
+                if v is None or v0 is None or len(v) != len(v0):
+                    continue
+                iv = bootstrap_mean_diff(np.asarray(v), np.asarray(v0), n_boot, seed)
+                rows.append({"method": name, "scale": s, "from": b, "metric": m, "diff": iv.diff, "lo": iv.lo,
+                             "hi": iv.hi, "units": f"{iv.units} slices"})
+    return pd.DataFrame(rows, columns=["method", "scale", "from", "metric", "diff", "lo", "hi", "units"])

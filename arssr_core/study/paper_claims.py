@@ -4,7 +4,10 @@ Each :class:`PaperClaim` quotes one sentence of sections 4.2-4.6 of the paper ve
 finds every quote in ``shared/paper/arssr_paper.txt``), keeps the paper's quantifier ("all",
 "most", "generally", or "all but one" where the paper names its one exception) and says how
 the study reads it: which method should win, against which methods, on which metrics and
-scales, in which results table.
+scales, in which results table. A claim of kind "worsens" says instead that each of some methods
+gets worse on some metrics as the scale grows; its cells are each method's change from the
+smallest scale to a larger one, with the paired slice interval of that change
+(:func:`arssr_core.study.evaluation.sharpness_change_intervals`).
 
 A *cell* is one metric at one scale (and subject or region where the table has them). In a
 cell the claimed winner is compared with each other method through a paired 95% interval of
@@ -39,10 +42,12 @@ import pandas as pd
 
 from ..paths import REPO_ROOT, results_dir
 from .claims import MARGINS
+from .curves import trend_table, trends_caveat
 from .methods import METHODS
 from .evaluation import BETTER, metric_label
 
 QUANTIFIERS = ("all", "all but one", "most", "generally", "none stated")
+KINDS = ("beats", "worsens")
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ class PaperClaim:
     and how the study reads it (``winner`` better than each of ``others`` on ``metrics`` at
     ``scales`` in ``table``; ``sign=-1``: worse instead). ``where`` filters the table's rows
     (``{"region": "whole"}``); ``cells_by`` are the columns besides scale and metric that make
-    a cell (subject, region)."""
+    a cell (subject, region). ``kind="worsens"``: each method of ``others`` is worse at each
+    larger scale than at the table's base scale (``winner`` unused; ``table`` holds the changes
+    with their intervals; ``cells_by`` includes "method")."""
 
     section: str
     quote: str
@@ -67,17 +74,29 @@ class PaperClaim:
     where: Mapping[str, object] = field(default_factory=dict)
     cells_by: tuple[str, ...] = ()
     scale_col: str = "scale"  # the table's column of scales or requests (05: ``request``)
+    kind: str = "beats"
 
     def __post_init__(self) -> None:
         if self.quantifier not in QUANTIFIERS:
             raise ValueError(f"{self.section}: quantifier {self.quantifier!r} is not one of {QUANTIFIERS}")
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.section}: kind {self.kind!r} is not one of {KINDS}")
+        if self.kind == "worsens" and (not self.others or "method" not in self.cells_by):
+            raise ValueError(f"{self.section}: a 'worsens' claim names its methods (others) and has 'method' in cells_by")
 
 
 _PERCEPTUAL = ("lpips", "psi", "lpc_si")
+_SHARPNESS = ("psi", "lpc_si")  # the no-reference sharpness indices: lower is blurrier
 _CNNS = tuple(m.display for m in METHODS.values() if m.kind == "baseline")  # SRCNN3D, DCSRN, ResCNN
 
 #: The checkable claims of sections 4.2-4.6, in the paper's order.
 CLAIMS: tuple[PaperClaim, ...] = (
+    PaperClaim("4.2", "Specifically, the SISR results from cubic interpolation are extremely blurry and with severe "
+               "artifacts; while SRCNN3D [10], DCSRN [11], and ResCNN [12] models recover limited fine details in HR "
+               "image and their results get more blurred with the up-sample scale increasing.", "none stated",
+               "each per-scale CNN's PSI and LPC-SI (sharpness) are lower at x3 and at x4 than at x2",
+               "03_sharpness_change_intervals", "03_sharpness_change_intervals", "", _SHARPNESS, others=_CNNS,
+               cells_by=("method",), kind="worsens"),
     PaperClaim("4.2", "In terms of PSNR and SSIM [44], ResCNN [12] achieves the best performance for all the scale "
                "cases, while our ArSSR model only scores higher than cubic interpolation.", "all",
                "ResCNN has the highest PSNR and SSIM of the five methods at x2, x3, x4",
@@ -98,6 +117,12 @@ CLAIMS: tuple[PaperClaim, ...] = (
                "up-sample scale increasing, which is consistent with the above qualitative results.", "none stated",
                "ArSSR's lead in LPIPS, LPC-SI and PSI over each other method is larger at x3 and at x4 than at x2",
                "03_scale_change", "03_scale_change_intervals", "ArSSR", _PERCEPTUAL),
+    PaperClaim("4.3", "While the SISR results from the three deep-learning-based models dramatically become more "
+               "blurry with the up-sampling scale increasing.", "none stated",
+               "on the lesion brains, each per-scale CNN's PSI and LPC-SI (sharpness) are lower at x3 and at x4 than "
+               "at x2 (the study tests the direction, not \"dramatically\")",
+               "04_sharpness_change_intervals", "04_sharpness_change_intervals", "", _SHARPNESS, others=_CNNS,
+               cells_by=("subject", "method"), kind="worsens"),
     PaperClaim("4.3", "Similar to the quantitative result on the test set of the HCP-1200 dataset [43], in terms of "
                "PSNR and SSIM[44], the proposed ArSSR model has low scores; while in terms of LPIPS [45], PSI [46], "
                "and LCP-SI [47], the ArSSR model obtain the best performance in the most of the scales.", "most",
@@ -112,7 +137,7 @@ CLAIMS: tuple[PaperClaim, ...] = (
     PaperClaim("4.4", "We can see that our ArSSR model generally obtains the best performance at three "
                "up-sampling scales.", "generally",
                "on the real LR scans, ArSSR has the highest PSI and LPC-SI of cubic, ResCNN and ArSSR",
-               "05_real_lr", None, "ArSSR", ("psi", "lpc_si"), others=("Cubic", "ResCNN"), cells_by=("scan",),
+               "05_real_lr", "05_real_lr_intervals", "ArSSR", ("psi", "lpc_si"), others=("Cubic", "ResCNN"), cells_by=("scan",),
                scale_col="request"),
     PaperClaim("4.5", "Except for that when the scale , ResCNN [12] slightly outperforms the ArSSR model on the "
                "segmentation region of the While Matter (Dice: vs ), our ArSSR model achieves the best performance "
@@ -240,6 +265,35 @@ def judge_cells(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def judge_change_cells(claim: PaperClaim, changes: pd.DataFrame) -> pd.DataFrame:
+    """The cells of a "worsens" claim: one per (``cells_by``, scale, metric) row of ``changes``
+    (a method's change from its base scale, ``diff`` with its paired interval ``lo``, ``hi``)
+    for the claim's methods, turned so that a positive value is a worse result at the larger
+    scale, and judged like a comparison (:func:`judge_pair`) at the family-wise level of all of
+    them. Columns as :func:`judge_cells`'s."""
+    t = changes[changes["method"].isin(claim.others or ()) & changes["metric"].isin(claim.metrics)]
+    for col, val in claim.where.items():
+        t = t[t[col].astype(str) == str(val)]
+    if claim.scales is not None:
+        t = t[pd.to_numeric(t["scale"], errors="coerce").round(3).isin([round(float(s), 3) for s in claim.scales])]
+    found = []
+    for _, r in t.iterrows():
+        s = -BETTER.get(str(r["metric"]), 1)  # worse at the larger scale supports the claim
+        d, lo, hi = float(r["diff"]) * s, float(r["lo"]) * s, float(r["hi"]) * s
+        found.append((r, None if pd.isna(lo) or pd.isna(hi) else (d, min(lo, hi), max(lo, hi)), d))
+    family = sum(iv is not None for _, iv, _ in found)
+    rows = []
+    for r, iv, d in found:
+        wide = family_interval(iv, family)
+        j = judge_pair(wide, str(r["metric"]))
+        rows.append({**{c: r[c] for c in claim.cells_by}, "scale": r["scale"], "metric": r["metric"], "judgement": j,
+                     "family": family, "points_for": d > 0, "missing": [] if iv is not None else [str(r["method"])],
+                     "comparisons": "" if j == "for" else (
+                         f"worse by {d:+.3g} from x{float(r['from']):g} " + ("(no interval)" if wide is None else
+                                                                          f"[{wide[1]:+.3g}, {wide[2]:+.3g}]") + f" {j}")})
+    return pd.DataFrame(rows)
+
+
 def verdict(judgements: Sequence[str], quantifier: str) -> str:
     """A claim's status from its cells' judgements under the paper's quantifier (module docstring)."""
     n = len(judgements)
@@ -271,6 +325,29 @@ def _is_number(v: object) -> bool:
         return False
 
 
+def claim_runs(profile: str, claim: PaperClaim, names: Sequence[str]) -> list[tuple[str, Path]]:
+    """``[(name, run folder)]`` of the trained models among ``names`` (display names of a claim's
+    methods): ArSSR's run, each per-scale CNN's run at each of its scales, the ablation
+    encoders' runs (``ArSSR-<encoder>``); cubic has none."""
+    from ..profiles import load_profile
+    from .curves import method_runs
+    from .evaluation import arssr_method, baseline_methods
+    from .experiments import pretrained_dir, run_dir, run_tag
+
+    runs: list[tuple[str, Path]] = []
+    baselines = {m.name: m for m in baseline_methods(profile)}
+    for name in names:
+        if name == "ArSSR":
+            runs += method_runs(profile, arssr_method(profile))
+        elif name in baselines:
+            runs += [(n, r) for n, r in method_runs(profile, baselines[name])
+                     if claim.scales is None or any(n.endswith(f" x{float(s):g}") for s in claim.scales)]
+        elif name.startswith("ArSSR-"):
+            tag = run_tag("ablation", name.split("-", 1)[1])
+            runs.append((name, pretrained_dir(load_profile(profile), tag) or run_dir(profile, tag)))
+    return [(n, r) for n, r in runs if (Path(r) / "validation.csv").is_file()]
+
+
 def judge(claim: PaperClaim, profile: str) -> dict:
     """The scorecard row of one claim: section, the paper's sentence, its quantifier, the study's
     reading, the verdict, the deciding evidence and a caveat that names what decided it."""
@@ -284,11 +361,12 @@ def judge(claim: PaperClaim, profile: str) -> dict:
     scores = pd.read_csv(path)
     iv_path = tables / f"{claim.intervals}.csv" if claim.intervals else None
     intervals = pd.read_csv(iv_path) if iv_path is not None and iv_path.exists() else None
-    cells = judge_cells(claim, scores, intervals)
+    cells = judge_change_cells(claim, scores) if claim.kind == "worsens" else judge_cells(claim, scores, intervals)
     status = verdict(list(cells["judgement"]) if len(cells) else [], claim.quantifier)
     if not len(cells):
         return {**row, "verdict": status, "evidence": "no cell with the claimed methods",
-                "caveat": f"{claim.table} lacks {claim.winner} or the methods it is compared with"}
+                "caveat": f"{claim.table} lacks {claim.winner or ', '.join(claim.others or ())} "
+                          "or the methods it is compared with"}
     n = {j: int((cells["judgement"] == j).sum()) for j in ("for", "against", "inconclusive")}
     shown = pd.concat([cells[cells["judgement"] == "against"], cells[cells["judgement"] == "inconclusive"]]).head(3)
     evidence = (f"{n['for']} of {len(cells)} cells for, {n['against']} against, {n['inconclusive']} inconclusive "
@@ -301,9 +379,17 @@ def judge(claim: PaperClaim, profile: str) -> dict:
     if without:
         caveat.append(f"no paired interval against {', '.join(without)} in {claim.intervals or 'any table'}: "
                       "those comparisons count as inconclusive")
+    if claim.kind == "worsens":
+        caveat.append("a cell is one method's change from x2, paired over the same slices; PSI and LPC-SI are "
+                      "no-reference indices, and any method's output loses sharpness as its LR input holds less "
+                      "detail (cubic's and ArSSR's changes are in the same table)")
     if claim.table == "03_scale_change":
         caveat.append("a cell is a scale's change from x2: the lead there minus the lead at x2, paired over "
                       "the same slices")
+    names = list(claim.others or ()) if claim.kind == "worsens" else \
+        [claim.winner, *(claim.others or sorted(set(scores["method"]) - {claim.winner}))]
+    trends = trends_caveat(trend_table(claim_runs(profile, claim, names))).rstrip(".")
+    caveat.append(trends[:1].lower() + trends[1:])
     caveat.append({"03": "one test subject (Colin27)", "04": "one real tumour scan and one brain with synthetic lesions",
                    "05": "real scans without ground truth, sharpness indices only",
                    "06": "one test subject, segmented on a 112³ cube",
