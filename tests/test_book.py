@@ -470,3 +470,23 @@ def test_the_front_page_shows_the_paper_claims_in_its_words_and_order(tmp_path, 
     assert page.count(q) == 1 and page.index("§4.2") < page.index("§4.6")
     assert "*ResCNN best* (all): **did not hold**; 0 of 6 cells for." in page
     assert "**1 held**, **1 did not hold**, **1 inconclusive**, **0 untestable**" in page
+
+
+def test_the_front_pages_table1_sentence_reads_the_results_tables(tmp_path, monkeypatch):
+    """The intro's Table 1 numbers come from notebook 03's tables (no number typed into the
+    prose): each method's PSNR at x2 / x3 / x4 and ArSSR's lead over ResCNN with its interval,
+    turned from the stored ResCNN - ArSSR."""
+    from arssr_core.study.book import table1_sentence
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    tables = tmp_path / "cpu" / "tables"
+    tables.mkdir(parents=True)
+    assert "notebook 03 computes it" in table1_sentence("cpu")
+    rows = [{"subject": "colin27", "method": m, "scale": s, "psnr": p + s / 10} for m, p in (("Cubic", 20), ("ResCNN", 22),
+                                                                                             ("ArSSR", 23)) for s in (2, 2.5, 3, 4)]
+    pd.DataFrame(rows).to_csv(tables / "03_main_test.csv", index=False)
+    pd.DataFrame([{"a": "ResCNN", "b": "ArSSR", "scale": s, "metric": "psnr", "diff": -1.0, "lo": -1.2, "hi": -0.7}
+                  for s in (2, 3, 4)]).to_csv(tables / "03_intervals.csv", index=False)
+    text = table1_sentence("cpu")
+    assert "ArSSR 23.20 / 23.30 / 23.40 dB at x2 / x3 / x4" in text and "Cubic 20.20 / 20.30 / 20.40" in text
+    assert "x2.5" not in text and "+1.00 [+0.70, +1.20]" in text

@@ -598,6 +598,41 @@ def method_advice(profile: str) -> str:
             "per kind of request, and the advice it gives", decimals=2).to_html() + "</div>\n```\n")
 
 
+def table1_sentence(profile: str, scales: tuple[float, ...] = (2, 3, 4)) -> str:
+    """The front page's sentence on Table 1 at the whole budget, from notebook 03's tables: each
+    method's PSNR on the first test subject's brain blocks at ``scales``, and ArSSR's PSNR lead
+    over ResCNN there with its paired interval (``03_intervals``)."""
+    tables = results_dir(profile) / "tables"
+    path = tables / "03_main_test.csv"
+    if not path.exists():
+        return "*(Table 1 at the whole budget: notebook 03 computes it.)*"
+    t = pd.read_csv(path)
+    if "subject" in t.columns:
+        t = t[t["subject"] == t["subject"].iloc[0]]
+    t = t[t["scale"].astype(float).isin([float(s) for s in scales])]
+    psnr = t.pivot_table(index="method", columns="scale", values="psnr")
+    order = [m for m in ("ArSSR", "ResCNN", "DCSRN", "SRCNN3D", "Cubic") if m in psnr.index]
+    if not order:
+        return ""
+
+    def row(m: str) -> str:
+        return " / ".join(f"{psnr.loc[m, c]:.2f}" for c in psnr.columns)
+
+    xs = " / ".join(f"x{float(c):g}" for c in psnr.columns)
+    said = f"{order[0]} {row(order[0])} dB at {xs}, " + ", ".join(f"{m} {row(m)}" for m in order[1:])
+    lead = ""
+    iv_path = tables / "03_intervals.csv"
+    if iv_path.exists() and {"ArSSR", "ResCNN"} <= set(order):
+        iv = pd.read_csv(iv_path)
+        iv = iv[(iv["metric"] == "psnr") & (iv["a"] == "ResCNN") & (iv["b"] == "ArSSR")]
+        cells = [f"{-r.diff:+.2f} [{-r.hi:+.2f}, {-r.lo:+.2f}]" for r in iv.itertuples()
+                 if float(r.scale) in [float(s) for s in scales]]
+        if cells:
+            lead = f"; ArSSR's PSNR lead over ResCNN is {' / '.join(cells)} dB (paired 95% intervals)"
+    return (f"At the whole budget, Table 1 of notebook 03 (fp32, PSNR on the test subject's brain blocks, the kept "
+            f"weights) reads: {said}{lead}.")
+
+
 def late_trends(profile: str) -> str:
     """The front page's sentence on whether the compared runs had stopped improving, from notebook
     02's ``02_late_trends`` (validation PSNR over each run's last third of steps,
@@ -716,7 +751,7 @@ def build_book(profile: str = "cpu") -> Path:
         if page == "intro":
             name = f"{pages.get('08', '08_figures')}.ipynb"
             summary = paper_scorecard(profile, pages) + verdict_summary(profile, pages, is_stale(name, records.get(name)))
-            rest = rest.replace("{late-trends}", late_trends(profile))
+            rest = rest.replace("{late-trends}", late_trends(profile)).replace("{table1}", table1_sentence(profile))
         if page == "rerun":
             rest = rest.replace("{method-advice}", method_advice(profile))
         (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)
