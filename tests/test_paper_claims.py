@@ -183,3 +183,11 @@ def test_the_blur_claims_read_the_cnns_sharpness():
     for c in blur:
         assert set(c.others) == {"SRCNN3D", "DCSRN", "ResCNN"} and set(c.metrics) == {"psi", "lpc_si"}
         assert "blur" in c.quote
+
+
+def test_the_scorecard_as_read_folds_the_section_into_the_quote():
+    from arssr_core.study.paper_claims import as_read
+
+    card = pd.DataFrame([{"section": "4.2", "paper": "A sentence.", "verdict": "held"}])
+    shown = as_read(card)
+    assert list(shown.columns) == ["paper", "verdict"] and shown.loc[0, "paper"] == "§4.2 “A sentence.”"

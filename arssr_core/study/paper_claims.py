@@ -424,3 +424,10 @@ def claims_vs_measured(scorecard_rows: pd.DataFrame, study_verdicts: pd.DataFram
         source="study's own", paper="", quantifier="all")
     own = own.sort_values("section", kind="stable")
     return pd.concat([paper, own], ignore_index=True).reindex(columns=COLUMNS)
+
+
+def as_read(card: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard (:func:`scorecard`) for a page: the section folded into the quoted sentence
+    ("§4.2 “...”"), so that the table fits a book's column."""
+    return card.assign(paper="§" + card["section"].astype(str) + " “" + card["paper"].astype(str) + "”").drop(
+        columns="section")
