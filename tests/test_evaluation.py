@@ -134,3 +134,39 @@ def test_real_scan_sharpness_pairs_methods_on_cubics_slices():
     iv = paired_intervals(terms, "B", "Cubic", metrics=("psi", "lpc_si")).set_index("metric")
     assert iv.loc["psi", "diff"] == pytest.approx(table.loc["B", "psi"] - table.loc["Cubic", "psi"])
     assert iv.loc["psi", "lo"] <= iv.loc["psi", "diff"] <= iv.loc["psi", "hi"] and iv.loc["psi", "scale"] == "x2"
+
+
+def test_an_excluded_region_moves_no_score(mni_volume):
+    """A test subject's ``exclude`` mask (a tumour and its rim) is left out of every score: a
+    change of the SR volumes inside it and on every slice through it moves no table value and
+    no interval term, and the table is still the intervals' point estimate."""
+    from scipy import ndimage
+
+    from arssr_core.study import evaluation as ev
+
+    c = [n // 2 for n in mni_volume.shape]
+    gt = np.clip(np.asarray(mni_volume[tuple(slice(m - 50, m + 50) for m in c)], np.float32), 0, 1)
+    exclude = np.zeros(gt.shape, bool)
+    exclude[40:52, 45:58, 30:41] = True  # a "tumour" well inside the brain
+    rng = np.random.default_rng(0)
+    srs = {("A", 2.0): np.clip(gt + rng.normal(0, 0.02, gt.shape).astype(np.float32), 0, 1),
+           ("B", 2.0): ndimage.gaussian_filter(gt, 0.8).astype(np.float32)}
+    metrics = ("psnr", "ssim", "psi", "lpc_si")
+    table = ev.score_grid(gt, srs, metrics=metrics, exclude=exclude, progress=False).set_index("method")
+    # the slice-wise metrics drop every slice through the region, so a change inside it moves none;
+    # SSIM's 7-voxel window reaches 3 voxels past it: the change stays 3 voxels inside for SSIM
+    inside = {k: np.where(exclude, np.float32(0.9) - v, v).astype(np.float32) for k, v in srs.items()}
+    sliced = ev.score_grid(gt, inside, metrics=("psi", "lpc_si"), exclude=exclude, progress=False).set_index("method")
+    assert np.allclose(sliced[["psi", "lpc_si"]], table[["psi", "lpc_si"]])
+    core = np.zeros(gt.shape, bool)
+    core[43:49, 48:55, 33:38] = True
+    again = ev.score_grid(gt, {k: np.where(core, 0.9 - v, v).astype(np.float32) for k, v in srs.items()},
+                          metrics=("psnr", "ssim"), exclude=exclude, progress=False).set_index("method")
+    assert np.allclose(again[["psnr", "ssim"]], table[["psnr", "ssim"]])
+    before, after = (ev.score_grid(gt, v, metrics=("psnr", "psi"), progress=False).set_index("method") for v in (srs, inside))
+    assert not np.allclose(before["psi"], after["psi"]) and not np.allclose(before["psnr"], after["psnr"])  # unmasked, it moves
+    terms = ev.interval_terms(gt, srs, lpips=False, exclude=exclude, progress=False)
+    iv = ev.paired_intervals(terms, "A", "B", metrics=metrics, n_boot=100).set_index("metric")
+    for m in metrics:
+        assert abs((table.loc["A", m] - table.loc["B", m]) - iv.loc[m, "diff"]) < 1e-9, m
+    assert ev.scoring_region(gt, exclude)["brain_covered"] > 0.5

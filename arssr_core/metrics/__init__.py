@@ -24,13 +24,14 @@ NO_REFERENCE = ("psi", "lpc_si")
 
 def evaluate(sr: object, gt: object, mask: object = None, *, normalize: bool = True,
              stride: int = 1, device: str | None = None,
-             metrics: tuple[str, ...] = FULL_REFERENCE) -> dict[str, float]:
+             metrics: tuple[str, ...] = FULL_REFERENCE, skip: object = None) -> dict[str, float]:
     """All metrics of an SR volume against its GT: dict ``{name: value}`` for ``metrics``.
 
     ``sr``, ``gt``: same-shape 3D volumes. ``normalize``: min-max map each volume to
     [0, 1] first (the study's convention; a constant volume then raises :class:`DataError`).
     ``mask``: restricts PSNR and SSIM to its voxels (see :mod:`.fidelity`); slice-wise
-    metrics always use the slices where the GT is not constant, every ``stride``-th.
+    metrics always use the slices where the GT is not constant, every ``stride``-th, less those
+    that hold a voxel of ``skip`` (a boolean volume: a region left out of the scores).
     PSI and LPC-SI are those of the SR volume. ``device`` runs LPIPS (default: CUDA
     if available).
     """
@@ -48,11 +49,11 @@ def evaluate(sr: object, gt: object, mask: object = None, *, normalize: bool = T
     if "ssim" in metrics:
         out["ssim"] = ssim(a, b, mask=mask)
     if "lpips" in metrics:
-        out["lpips"] = lpips(a, b, stride=stride, device=device)
+        out["lpips"] = lpips(a, b, stride=stride, device=device, skip=skip)
     if "psi" in metrics:
-        out["psi"] = psi(a, ref=b, stride=stride)
+        out["psi"] = psi(a, ref=b, stride=stride, skip=skip)
     if "lpc_si" in metrics:
-        out["lpc_si"] = lpc_si(a, ref=b, stride=stride)
+        out["lpc_si"] = lpc_si(a, ref=b, stride=stride, skip=skip)
     return out
 
 

@@ -159,16 +159,17 @@ def _grey3(stack: np.ndarray) -> np.ndarray:
 
 
 def lpips_slices(sr: object, gt: object, *, stride: int = 1, device: str | None = None,
-                 batch: int = 16) -> np.ndarray:
+                 batch: int = 16, skip: np.ndarray | None = None) -> np.ndarray:
     """LPIPS of every foreground slice of two volumes (three orientations, every ``stride``-th
-    slice): the per-slice distances whose mean is :func:`lpips` of the volumes."""
+    slice; none that holds a voxel of ``skip``): the per-slice distances whose mean is
+    :func:`lpips` of the volumes."""
     a = as_array(sr, "sr", ndims=(3,))
     b = as_array(gt, "gt", ndims=(3,))
     same_shape(a, b)
     lo, hi = value_range(b, "gt")
     scale = 2.0 / (hi - lo)
     dists = []
-    for _, (s0, s1) in orientation_stacks((a, b), b, stride):
+    for _, (s0, s1) in orientation_stacks((a, b), b, stride, skip):
         for start in range(0, s0.shape[0], batch):
             c0 = (s0[start : start + batch] - lo) * scale - 1
             c1 = (s1[start : start + batch] - lo) * scale - 1
@@ -177,7 +178,7 @@ def lpips_slices(sr: object, gt: object, *, stride: int = 1, device: str | None 
 
 
 def lpips(sr: object, gt: object, *, stride: int = 1, device: str | None = None,
-          batch: int = 16) -> float:
+          batch: int = 16, skip: np.ndarray | None = None) -> float:
     """LPIPS distance (AlexNet, v0.1; 0 = identical, higher = less alike).
 
     ``sr``, ``gt``: same-shape 2D images or 3D volumes. See the module docstring for the
@@ -192,4 +193,4 @@ def lpips(sr: object, gt: object, *, stride: int = 1, device: str | None = None,
         x0 = _grey3(((a - lo) * scale - 1)[None])
         x1 = _grey3(((b - lo) * scale - 1)[None])
         return float(lpips_images(x0, x1, device, batch)[0])
-    return float(np.mean(lpips_slices(a, b, stride=stride, device=device, batch=batch)))
+    return float(np.mean(lpips_slices(a, b, stride=stride, device=device, batch=batch, skip=skip)))

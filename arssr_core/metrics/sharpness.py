@@ -312,11 +312,13 @@ def lpc_si_stack(stack: np.ndarray, chunk: int = 8) -> np.ndarray:
 # ------------------------------------------------------------------------ public API
 
 
-def _volume_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str) -> float:
-    return float(np.mean(_slice_scores(x, ref, stride, kind)))
+def _volume_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str,
+                   skip: np.ndarray | None = None) -> float:
+    return float(np.mean(_slice_scores(x, ref, stride, kind, skip)))
 
 
-def _slice_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str) -> np.ndarray:
+def _slice_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str,
+                  skip: np.ndarray | None = None) -> np.ndarray:
     lo, hi = value_range(x, "volume") if ref is None else (float(x.min()), float(x.max()))
     if ref is None:
         ref = x
@@ -325,7 +327,7 @@ def _slice_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str)
         scaled = np.floor(scaled + 0.5).astype(np.uint8)
     scores, small = [], []
     minimum = PSI_MIN_SIZE if kind == "psi" else LPC_MIN_SIZE
-    for axis, (stack,) in orientation_stacks((scaled,), ref, stride):
+    for axis, (stack,) in orientation_stacks((scaled,), ref, stride, skip):
         if min(stack.shape[1:]) < minimum:  # an orientation whose slices are too small is skipped
             small.append(f"axis {axis}: {stack.shape[1]} x {stack.shape[2]}")
             continue
@@ -338,14 +340,15 @@ def _slice_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str)
     return np.concatenate(scores)
 
 
-def sharpness_slices(x: object, kind: str, *, ref: object = None, stride: int = 1) -> np.ndarray:
+def sharpness_slices(x: object, kind: str, *, ref: object = None, stride: int = 1,
+                     skip: np.ndarray | None = None) -> np.ndarray:
     """The per-slice values whose mean is :func:`psi` (``kind="psi"``) or :func:`lpc_si`
-    (``"lpc_si"``) of a 3D volume: every foreground slice of the three orientations, in order
-    (what a paired slice bootstrap resamples)."""
+    (``"lpc_si"``) of a 3D volume: every foreground slice of the three orientations (none that
+    holds a voxel of ``skip``), in order (what a paired slice bootstrap resamples)."""
     if kind not in ("psi", "lpc_si"):
         raise DataError(f"sharpness kind is 'psi' or 'lpc_si', not '{kind}'")
     a = as_array(x, "volume", ndims=(3,))
-    return _slice_scores(a, _check_ref(a, ref), stride, kind)
+    return _slice_scores(a, _check_ref(a, ref), stride, kind, skip)
 
 
 def _check_ref(x: np.ndarray, ref: object) -> np.ndarray | None:
@@ -356,7 +359,8 @@ def _check_ref(x: np.ndarray, ref: object) -> np.ndarray | None:
     return r
 
 
-def psi(x: object, *, ref: object = None, stride: int = 1, percentile: float = 22) -> float:
+def psi(x: object, *, ref: object = None, stride: int = 1, percentile: float = 22,
+        skip: np.ndarray | None = None) -> float:
     """Perceptual Sharpness Index (1/pixels; higher is sharper).
 
     ``x``: 2D uint8 image ``(H, W)`` -> the reference PSI; or 3D volume -> mean PSI over
@@ -368,10 +372,10 @@ def psi(x: object, *, ref: object = None, stride: int = 1, percentile: float = 2
     r = _check_ref(a, ref)
     if percentile != 22:
         raise DataError("psi: a custom percentile is only supported on 2D images")
-    return _volume_scores(a, r, stride, "psi")
+    return _volume_scores(a, r, stride, "psi", skip)
 
 
-def lpc_si(x: object, *, ref: object = None, stride: int = 1) -> float:
+def lpc_si(x: object, *, ref: object = None, stride: int = 1, skip: np.ndarray | None = None) -> float:
     """Local Phase Coherence Sharpness Index (0..1; higher is sharper).
 
     ``x``: 2D image ``(H, W)`` on the 0-255 scale -> the reference LPC-SI; or 3D volume
@@ -380,4 +384,4 @@ def lpc_si(x: object, *, ref: object = None, stride: int = 1) -> float:
     a = as_array(x, "volume")
     if a.ndim == 2:
         return float(lpc_si_stack(a.astype(np.float64)[None])[0])
-    return _volume_scores(a, _check_ref(a, ref), stride, "lpc_si")
+    return _volume_scores(a, _check_ref(a, ref), stride, "lpc_si", skip)

@@ -58,8 +58,11 @@ class BlockTerms:
     data_range: float
 
 
-def block_terms(sr: object, gt: object, blocks: list[Block], data_range: float | None = None) -> BlockTerms:
-    """The sums :func:`bootstrap_diff` resamples, for each of ``blocks``."""
+def block_terms(sr: object, gt: object, blocks: list[Block], data_range: float | None = None,
+                keep: np.ndarray | None = None) -> BlockTerms:
+    """The sums :func:`bootstrap_diff` resamples, for each of ``blocks``; with ``keep`` (a
+    boolean volume), over each block's voxels in ``keep`` only (a region left out of the score,
+    such as a tumour among healthy tissue, moves nothing)."""
     a = as_array(sr, "sr", ndims=(3,)).astype(np.float64)
     b = as_array(gt, "gt", ndims=(3,)).astype(np.float64)
     same_shape(a, b)
@@ -68,8 +71,15 @@ def block_terms(sr: object, gt: object, blocks: list[Block], data_range: float |
         data_range = hi - lo
     _, smap = structural_similarity(a, b, win_size=SSIM_WIN, data_range=data_range, full=True)
     sq = (a - b) ** 2
-    return BlockTerms(np.array([sq[x].sum() for x in blocks]), np.array([smap[x].sum() for x in blocks]),
-                      np.array([sq[x].size for x in blocks], dtype=float), float(data_range))
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool)
+        same_shape(keep, b, ("keep", "gt"))
+        sq, smap = np.where(keep, sq, 0.0), np.where(keep, smap, 0.0)
+        n = np.array([keep[x].sum() for x in blocks], dtype=float)
+    else:
+        n = np.array([sq[x].size for x in blocks], dtype=float)
+    return BlockTerms(np.array([sq[x].sum() for x in blocks]), np.array([smap[x].sum() for x in blocks]), n,
+                      float(data_range))
 
 
 def block_metric(t: BlockTerms, metric: str, idx: np.ndarray | None = None) -> np.ndarray | float:

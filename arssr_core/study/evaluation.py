@@ -95,10 +95,12 @@ def baseline_methods(profile: str) -> list[Method]:
 
 
 def evaluation_subjects(profile: str, crop: int | None = None, first_only: bool = False) -> list[dict[str, Any]]:
-    """Every test subject of the profile's prepared catalog (the registry's Colin27, or a user's
-    HCP or BIDS test split; ``first_only``: just the first): ``[{"name", "gt", "affine", "box"}]``,
-    ``gt`` the whole volume (normalised by ``prepare`` with the training rule) and ``box`` the slices of a
-    brain-centred cube of ``crop`` voxels (``data.eval_crop``; None = whole)."""
+    """Every test subject of the profile's prepared catalog (the registry's Colin27 and the
+    skull-stripped MRBrainTumor2, or a user's HCP or BIDS test split; ``first_only``: just the
+    first): ``[{"name", "gt", "affine", "box", "exclude"}]``, ``gt`` the whole volume (normalised
+    by ``prepare`` with the training rule), ``box`` the slices of a brain-centred cube of
+    ``crop`` voxels (``data.eval_crop``; None = whole) and ``exclude`` the voxels left out of
+    the healthy-tissue scores (the record's ``exclude`` mask: a tumour and its rim), or None."""
     from ..data import catalog
     from ..data.prepare import ensure_prepared
 
@@ -112,7 +114,9 @@ def evaluation_subjects(profile: str, crop: int | None = None, first_only: bool 
     for rec in recs[:1] if first_only else recs:
         vol = catalog.load(profile, rec)
         gt = np.asarray(vol.data, dtype=np.float32)
-        out.append({"name": rec["name"], "gt": gt, "affine": vol.affine, "box": centre_box(gt, crop)})
+        exclude = catalog.load_mask(profile, rec, "exclude") > 0.5 if "exclude" in rec.get("masks", {}) else None
+        out.append({"name": rec["name"], "gt": gt, "affine": vol.affine, "box": centre_box(gt, crop),
+                    "exclude": exclude})
     return out
 
 
@@ -134,16 +138,19 @@ def main_test(profile: str, methods: Sequence["Method"], scales: Iterable[float]
               crop: int | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict[str, dict], list[dict]]:
     """Paper Table 1 on every test subject: each subject's evaluation region down-sampled at
     each scale and super-resolved by each method (:func:`sr_grid`), scored
-    (:func:`score_grid`). Returns the table (a ``subject`` column first), the SR volumes
-    ``{subject: {(method, scale): volume}}`` and the subjects (:func:`evaluation_subjects`, ``gt``
-    cut to the region)."""
+    (:func:`score_grid`, each subject's ``exclude`` region left out). Returns the table (a
+    ``subject`` column first), the SR volumes ``{subject: {(method, scale): volume}}`` and the
+    subjects (:func:`evaluation_subjects`, ``gt`` and ``exclude`` cut to the region)."""
     scales = list(scales)
-    subjects = [{**s, "gt": np.ascontiguousarray(s["gt"][s["box"]])} for s in evaluation_subjects(profile, crop)]
+    subjects = [{**s, "gt": np.ascontiguousarray(s["gt"][s["box"]]),
+                 "exclude": None if s["exclude"] is None else np.ascontiguousarray(s["exclude"][s["box"]])}
+                for s in evaluation_subjects(profile, crop)]
     tables, srs_by = [], {}
     for s in subjects:
         srs = sr_grid(profile, s["name"], s["gt"], methods, scales, progress=progress)
         srs_by[s["name"]] = srs
-        tables.append(score_grid(s["gt"], srs, stride=stride, progress=progress).assign(subject=s["name"]))
+        tables.append(score_grid(s["gt"], srs, stride=stride, exclude=s["exclude"], progress=progress)
+                      .assign(subject=s["name"]))
     table = pd.concat(tables, ignore_index=True)
     return table[["subject"] + [c for c in table.columns if c != "subject"]], srs_by, subjects
 
@@ -258,25 +265,33 @@ BLOCK = 32
 BLOCK_FRACTION = 0.5
 
 
-def scoring_blocks(gt: np.ndarray, block: int = BLOCK, min_fraction: float = BLOCK_FRACTION) -> list:
-    """The brain blocks (:data:`BLOCK`) that a table's PSNR and SSIM and a verdict's interval share."""
+def scoring_blocks(gt: np.ndarray, block: int = BLOCK, min_fraction: float = BLOCK_FRACTION,
+                   exclude: np.ndarray | None = None) -> list:
+    """The brain blocks (:data:`BLOCK`) that a table's PSNR and SSIM and a verdict's interval
+    share: at least ``min_fraction`` brain, counting only the brain outside ``exclude``."""
     from ..metrics.uncertainty import brain_blocks
 
+    brain = np.asarray(gt) > BRAIN_LEVEL
+    if exclude is not None:
+        brain &= ~np.asarray(exclude, dtype=bool)
     size = int(block)
     while True:
         try:
-            return brain_blocks(np.asarray(gt) > BRAIN_LEVEL, size, min_fraction)
+            return brain_blocks(brain, size, min_fraction)
         except DataError:
             if size <= 8:
                 raise
             size //= 2
 
 
-def scoring_region(gt: np.ndarray) -> dict[str, float]:
+def scoring_region(gt: np.ndarray, exclude: np.ndarray | None = None) -> dict[str, float]:
     """What :func:`scoring_blocks` covers: the number of blocks, their side (voxels), the share of
-    the brain's voxels inside them and the share of their voxels that are brain."""
-    blocks = scoring_blocks(gt)
+    the brain's voxels (outside ``exclude``) inside them and the share of their voxels that are
+    that brain."""
+    blocks = scoring_blocks(gt, exclude=exclude)
     brain = np.asarray(gt) > BRAIN_LEVEL
+    if exclude is not None:
+        brain &= ~np.asarray(exclude, dtype=bool)
     inside = np.zeros(brain.shape, dtype=bool)
     for b in blocks:
         inside[b] = True
@@ -287,13 +302,15 @@ def scoring_region(gt: np.ndarray) -> dict[str, float]:
 
 def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
                mask: np.ndarray | None = None, metrics: Sequence[str] | None = None,
-               progress: bool = True) -> pd.DataFrame:
+               progress: bool = True, exclude: np.ndarray | None = None) -> pd.DataFrame:
     """One row per (method, scale) with every metric of :func:`arssr_core.metrics.evaluate`.
 
     PSNR and SSIM are computed on the brain blocks (:func:`scoring_blocks`), the same voxels
     whose resampling gives the verdicts' intervals (:func:`interval_terms`), so a table's
     difference is the interval's point estimate; with ``mask``, on the mask's voxels instead.
     LPIPS, PSI and LPC-SI are means over the slices :func:`interval_terms` resamples.
+    ``exclude`` (a boolean volume: a tumour and its rim) is left out of every score: its voxels
+    from the blocks, and every slice that holds one of them from the slice-wise metrics.
 
     The GT is already normalised to [0, 1] by the training rule (:mod:`arssr_core.data.intensity`);
     each SR volume is clipped to the GT's range rather than normalised on its own, because an SR
@@ -308,15 +325,16 @@ def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride:
     metrics = tuple(metrics or FULL_REFERENCE)
     fidelity = [m for m in ("psnr", "ssim") if m in metrics and mask is None]
     rest = tuple(m for m in metrics if m not in fidelity)
-    blocks = scoring_blocks(gt) if fidelity else None
+    blocks = scoring_blocks(gt, exclude=exclude) if fidelity else None
+    keep = None if exclude is None else ~np.asarray(exclude, dtype=bool)
     rows = []
     items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
     lo, hi = float(gt.min()), float(gt.max())
     for (name, s), sr in tqdm(items, desc="score", disable=not progress):
         x = np.clip(sr, lo, hi)
-        vals = evaluate(x, gt, mask=mask, stride=stride, normalize=False, metrics=rest) if rest else {}
+        vals = evaluate(x, gt, mask=mask, stride=stride, normalize=False, metrics=rest, skip=exclude) if rest else {}
         if fidelity:
-            t = block_terms(x, gt, blocks, hi - lo)
+            t = block_terms(x, gt, blocks, hi - lo, keep=keep)
             vals.update({m: float(block_metric(t, m)) for m in fidelity})
         rows.append({"method": name, "scale": s, **{m: vals[m] for m in metrics}})
     return pd.DataFrame(rows)
@@ -667,34 +685,36 @@ def simulated_pair(profile: str, methods: Iterable[Method], stride: int = 1
 
 def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride: int = 1,
                    block: int = BLOCK, min_fraction: float = BLOCK_FRACTION, lpips: bool = True, sharpness: bool = True,
-                   progress: bool = True) -> dict[tuple[str, float], dict[str, Any]]:
+                   progress: bool = True, exclude: np.ndarray | None = None) -> dict[tuple[str, float], dict[str, Any]]:
     """What the paired bootstrap resamples, for every (method, scale) of ``srs``: per-block
     sums over the brain's ``block``^3 blocks (PSNR, SSIM) and per-slice LPIPS, PSI and LPC-SI
     (the slices whose means are :func:`score_grid`'s values). Volumes are clipped to the GT's
-    range as in :func:`score_grid`."""
+    range as in :func:`score_grid`; ``exclude`` is left out as there."""
     from tqdm.auto import tqdm
 
     from ..metrics.perceptual import lpips_slices
     from ..metrics.uncertainty import block_terms
 
-    blocks = scoring_blocks(gt, block, min_fraction)
+    blocks = scoring_blocks(gt, block, min_fraction, exclude=exclude)
+    keep = None if exclude is None else ~np.asarray(exclude, dtype=bool)
     lo, hi = float(gt.min()), float(gt.max())
     out = {}
     for key, sr in tqdm([(k, v) for k, v in srs.items() if k[0] != "LR"], desc="block terms", disable=not progress):
         x = np.clip(sr, lo, hi)
-        out[key] = {"blocks": block_terms(x, gt, blocks, hi - lo),
-                    "lpips": lpips_slices(x, gt, stride=stride) if lpips else None,
-                    **{k: _sharpness_or_none(x, k, gt, stride) if sharpness else None for k in ("psi", "lpc_si")}}
+        out[key] = {"blocks": block_terms(x, gt, blocks, hi - lo, keep=keep),
+                    "lpips": lpips_slices(x, gt, stride=stride, skip=exclude) if lpips else None,
+                    **{k: _sharpness_or_none(x, k, gt, stride, exclude) if sharpness else None for k in ("psi", "lpc_si")}}
     return out
 
 
-def _sharpness_or_none(x: np.ndarray, kind: str, gt: np.ndarray, stride: int) -> np.ndarray | None:
+def _sharpness_or_none(x: np.ndarray, kind: str, gt: np.ndarray, stride: int,
+                       skip: np.ndarray | None = None) -> np.ndarray | None:
     """Per-slice PSI or LPC-SI of ``x`` (:func:`arssr_core.metrics.sharpness.sharpness_slices`),
     or None where every slice is too small for the index (its comparisons get no interval)."""
     from ..metrics.sharpness import sharpness_slices
 
     try:
-        return sharpness_slices(x, kind, ref=gt, stride=stride)
+        return sharpness_slices(x, kind, ref=gt, stride=stride, skip=skip)
     except DataError:
         return None
 
