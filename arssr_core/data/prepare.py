@@ -15,7 +15,10 @@ Roles (the book's data page, notebook 00):
   posterior slab, plus ``pseudo_subjects`` augmented copies of that part
   (:mod:`.augment`);
 - ``val/``: the held-out posterior slabs;
-- ``test/``: Colin27 ``ch2bet``, normalised by the training volumes' rule (:mod:`arssr_core.data.intensity`);
+- ``test/``: Colin27 ``ch2bet``, normalised by the training volumes' rule (:mod:`arssr_core.data.intensity`),
+  and the MRBrainTumor2 head skull-stripped by ROBEX (:mod:`.skullstrip`), cut to its brain
+  and normalised the same way, with an ``exclude`` mask (the enhancing tumour, label 1, grown
+  by :data:`TUMOUR_RIM` voxels) that the healthy-tissue scores leave out and a ``tumour`` mask;
 - ``lesion/``: the real tumour (MRBrainTumor2, robust normalisation, mask = label 1)
   and Colin27 with synthetic WM lesions (:mod:`.lesions`; lesion mask and WM mask kept;
   the WM mask is Colin27's multi-Otsu WM class restricted to MNI152 WM probability >= 0.5);
@@ -306,7 +309,7 @@ def _cropped_parts(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     return p
 
 
-def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> dict[str, Any]:
+def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> list[dict[str, Any]]:
     def make() -> dict[str, Any]:
         c = colin()
         src = "/".join(TEST_SOURCE)
@@ -314,7 +317,47 @@ def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> dict[str, A
                       note="main test subject: never in train or val")
         return {"data": c["data"], "affine": c["affine"], "header": c["header"], "record": rec}
 
-    return w.item("test", "colin27", make)
+    return [w.item("test", "colin27", make, meta={"title": "Colin27"}),
+            w.item("test", "mrbraintumor2", lambda: _tumour_test(cfg),
+                   meta={"title": "MRBrainTumor2, skull-stripped (tumour left out)"})]
+
+
+#: Voxels by which the tumour mask grows into the exclusion mask of the second test subject:
+#: its enhancing rim and oedema-bordered edge are not healthy tissue either.
+TUMOUR_RIM = 2
+
+
+def _tumour_test(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The second test subject: MRBrainTumor2's head, skull-stripped by ROBEX, normalised by the
+    training rule on its brain and cut to the brain's box; the tumour is kept in the volume (the
+    models see it) and marked for the scores to leave out."""
+    from scipy import ndimage
+
+    from .skullstrip import brain_mask
+
+    src, img, lab = TUMOUR
+    vol = load_volume(source_path(src, img), canonical=True)
+    label = load_volume(source_path(src, lab), canonical=True)
+    if label.data.shape != vol.data.shape or not np.allclose(label.affine, vol.affine, atol=1e-3):
+        raise DataError(f"{label.path}: label map grid differs from {vol.path}")
+    brain = brain_mask(vol.data, vol.affine, f"{src}/{img}")
+    tumour = np.rint(label.data) == 1
+    data = normalise(np.where(brain, vol.data, 0).astype(np.float32), "robust")
+    box = foreground_box(data)
+    box = tuple(slice(b.start, b.stop) for b in box)
+    data, affine = _crop(data, vol.affine, box)
+    tumour = tumour[box]
+    exclude = ndimage.binary_dilation(tumour, iterations=TUMOUR_RIM) if tumour.any() else tumour
+    inner = centred_crop(data, cfg["max_size"])
+    data, affine = _crop(data, affine, inner)
+    rec = _record("test", "mrbraintumor2", f"{src}/{img}", "real", RULE, derived_from=f"{src}/{img}",
+                  mask_source=f"ROBEX brain mask; {src}/{lab} label 1 (the enhancing tumour), grown by {TUMOUR_RIM} "
+                              "voxels for 'exclude'",
+                  crop=[[b.start + i.start, b.start + i.stop] for b, i in zip(box, inner)],
+                  note="second test subject: a real contrast-enhanced T1 head (0.94 x 0.94 x 1.2 mm), skull-stripped "
+                       "by ROBEX; its tumour is scored apart and left out of the healthy-tissue scores")
+    return {"data": data, "affine": affine, "header": vol.header, "record": rec,
+            "masks": {"exclude": exclude[inner], "tumour": tumour[inner]}}
 
 
 def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
@@ -459,7 +502,7 @@ def prepare(profile: str = "cpu", data_root: str | Path | None = None, layout: s
         print(f"preparing {profile} datasets under {root}" + (f" (user data: {data_root})" if data_root else ""))
     if data_root is None:
         _registry_train_val(w, cfg)
-        tests = [_registry_test(w, cfg, colin)]
+        tests = _registry_test(w, cfg, colin)
     else:
         tests = _user(w, cfg, data_root, layout)
     _lesion(w, cfg, colin)
