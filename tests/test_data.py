@@ -273,6 +273,7 @@ def smoke_root(tmp_path_factory):
     (root / "raw").symlink_to(REAL_RAW)
     mp = pytest.MonkeyPatch()
     mp.setenv("ARSSR_DATA", str(root))
+    mp.setenv("ARSSR_CACHE", str(REAL_RAW.parent / "cache"))  # ROBEX's brain mask, computed once per machine
     from arssr_core.data.prepare import prepare
 
     prepare("smoke", verbose=False)
@@ -289,7 +290,7 @@ def test_prepare_smoke_writes_every_role(smoke_root, monkeypatch):
     assert {r["role"] for r in recs} == set(ROLES)
     assert {r["kind"] for r in recs} == {"real", "simulated", "synthetic"}
     assert len(catalog.records("smoke", "train")) == 4 * 2  # four volumes + one pseudo-subject each
-    assert [r["name"] for r in catalog.records("smoke", "test")] == ["colin27"]
+    assert [r["name"] for r in catalog.records("smoke", "test")] == ["colin27", "mrbraintumor2"]
     assert not any("colin27" in r["source"] for r in catalog.records("smoke", "train") + catalog.records("smoke", "val"))
     df = catalog.volume_table("smoke")
     assert len(df) == len(recs) and {"role", "kind", "shape", "voxel_size", "source"} <= set(df.columns)
@@ -315,6 +316,32 @@ def test_prepared_lesion_masks_lie_inside_white_matter(smoke_root, monkeypatch):
     assert rec["kind"] == "synthetic"
     tumour = catalog.record("smoke", "lesion/tumour_mrbraintumor2")
     assert tumour["kind"] == "real" and catalog.load_mask("smoke", tumour).sum() > 100
+
+
+def test_the_second_test_subject_is_a_skull_stripped_brain_with_its_tumour_left_out(smoke_root, monkeypatch):
+    """test/mrbraintumor2: ROBEX's brain of the real tumour head (a plausible brain volume that
+    holds the tumour), zero outside it; the 'exclude' mask holds the tumour and its rim."""
+    monkeypatch.setenv("ARSSR_DATA", str(smoke_root))
+    monkeypatch.setenv("ARSSR_CACHE", str(REAL_RAW.parent / "cache"))
+    from arssr_core.data import catalog
+    from arssr_core.data.nifti import load_volume
+    from arssr_core.data.prepare import TUMOUR
+    from arssr_core.data.skullstrip import brain_mask
+    from arssr_core.data.sources import source_path
+
+    rec = catalog.record("smoke", "test/mrbraintumor2")
+    vol = catalog.load("smoke", rec)
+    tumour, exclude = (catalog.load_mask("smoke", rec, m) > 0.5 for m in ("tumour", "exclude"))
+    assert tumour.sum() > 100 and not (tumour & ~exclude).any() and exclude.sum() > 1.2 * tumour.sum()
+    assert [r["name"] for r in catalog.records("smoke", role="test")] == ["colin27", "mrbraintumor2"]
+    head = load_volume(source_path(TUMOUR[0], TUMOUR[1]), canonical=True)
+    brain = brain_mask(head.data, head.affine, "MRBrainTumor2")
+    litres = brain.sum() * float(np.prod(head.voxel_size)) / 1e6
+    label = load_volume(source_path(TUMOUR[0], TUMOUR[2]), canonical=True).data
+    assert 1.0 < litres < 1.8 and brain[np.rint(label) == 1].mean() > 0.99
+    lo = [a for a, _ in rec["crop"]]
+    cut = brain[tuple(slice(a, a + n) for a, n in zip(lo, vol.data.shape))]
+    assert (vol.data[~cut] == 0).all() and vol.data[cut].max() > 0.9  # skull-stripped, training rule
 
 
 def test_prepare_is_idempotent(smoke_root, monkeypatch):
