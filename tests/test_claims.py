@@ -251,3 +251,30 @@ def test_a_rare_region_is_present_in_every_dice_resample():
     lonely[2:14, 2:14, 2:14] = 3  # region 3 in one block: no interval
     one = bootstrap_dice_diff(dice_terms(lonely, lonely, blocks, [1, 3]), dice_terms(lonely, ref, blocks, [1, 3]))
     assert one[3].units == 1 and np.isnan(one[3].lo) and np.isnan(one["mean"].lo)
+
+
+def test_a_verdict_stands_only_where_the_test_subjects_agree():
+    """per_subject judges a claim on each subject's rows (and intervals) and keeps the verdict
+    only where both give it; a disagreement is inconclusive and the caveat says so."""
+    from arssr_core.study.claims import claim_beats, per_subject
+
+    def table(d2):
+        return pd.DataFrame({"subject": ["s1"] * 2 + ["s2"] * 2, "method": ["A", "B"] * 2, "scale": [2.0] * 4,
+                             "psnr": [31.0, 30.0, 30.0 + d2, 30.0]})
+
+    def iv(lo2, hi2):
+        return pd.DataFrame([{"subject": "s1", "a": "A", "b": "B", "scale": 2.0, "metric": "psnr", "diff": 1.0,
+                              "lo": 0.8, "hi": 1.2},
+                             {"subject": "s2", "a": "A", "b": "B", "scale": 2.0, "metric": "psnr", "diff": 0.0,
+                              "lo": lo2, "hi": hi2}])
+
+    def judge(t, i):
+        return claim_beats(t, "A", "B", ["psnr"], "A beats B", i)
+
+    both = per_subject(table(1.0), iv(0.8, 1.2).assign(diff=[1.0, 1.0]), judge, {"s1": "One", "s2": "Two"})
+    assert both["verdict"] == "held" and "One: held, Two: held" in both["caveat"]
+    split = per_subject(table(0.0), iv(-0.2, 0.2), judge, {"s1": "One", "s2": "Two"})
+    assert split["verdict"] == "inconclusive" and "disagree" in split["caveat"] and "One: held" in split["caveat"]
+    assert "One:" in split["evidence"] and "Two:" in split["evidence"]
+    single = per_subject(table(1.0)[lambda d: d["subject"] == "s1"].drop(columns="subject"), None, judge)
+    assert single["verdict"] == "inconclusive"  # no interval: decides nothing

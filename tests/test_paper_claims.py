@@ -191,3 +191,26 @@ def test_the_scorecard_as_read_folds_the_section_into_the_quote():
     card = pd.DataFrame([{"section": "4.2", "paper": "A sentence.", "verdict": "held"}])
     shown = as_read(card)
     assert list(shown.columns) == ["paper", "verdict"] and shown.loc[0, "paper"] == "§4.2 “A sentence.”"
+
+def test_a_paper_claim_on_two_test_subjects_stands_only_where_they_agree(tmp_path, monkeypatch):
+    from arssr_core.study.paper_claims import judge
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    tables = tmp_path / "cpu" / "tables"
+    tables.mkdir(parents=True)
+    scores = pd.DataFrame([{"subject": s, "method": m, "scale": 2.0, "psnr": 30.0} for s in ("one", "two")
+                           for m in ("A", "B")])
+    claim = PaperClaim("4.2", "q", "all", "A best", "03_t", "03_iv", "A", ("psnr",))
+    scores.to_csv(tables / "03_t.csv", index=False)
+
+    def write(lo_two):
+        pd.DataFrame([{"subject": s, "a": "A", "b": "B", "scale": 2.0, "metric": "psnr", "diff": 0.5, "lo": lo,
+                       "hi": 0.8} for s, lo in (("one", 0.3), ("two", lo_two))]).to_csv(tables / "03_iv.csv", index=False)
+
+    write(0.3)
+    agree = judge(claim, "cpu")
+    assert agree["verdict"] == "held" and "one: held, two: held" in agree["caveat"]
+    write(-0.1)
+    split = judge(claim, "cpu")
+    assert split["verdict"] == "inconclusive" and "disagree" in split["caveat"]
+    assert split["evidence"].startswith("one: held") and "two: inconclusive" in split["evidence"]

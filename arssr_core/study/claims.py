@@ -16,7 +16,7 @@ out). Nothing here is written in advance of the numbers.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -253,6 +253,41 @@ def claim_ranking(table: pd.DataFrame, order: Sequence[str], metric: str, claim:
     return {"claim": claim, "verdict": st, "caveat": caveat,
             "evidence": f"{judgements.count('for')}/{len(judgements)} adjacent pairs in the claimed order beyond "
                         f"the margin" + (f"; {'; '.join(ev[:4])}" if ev else "")}
+
+
+def across_subjects(rows: Mapping[str, dict]) -> dict:
+    """One verdict row from the rows of the same claim judged on each test subject (``{subject's
+    title: row}``): the subjects' common verdict where they agree; *inconclusive* where they
+    disagree, the caveat saying so. Evidence and caveat keep each subject's own."""
+    rows = dict(rows)
+    if len(rows) == 1:
+        return next(iter(rows.values()))
+    verdicts = {s: r["verdict"] for s, r in rows.items()}
+    agree = len(set(verdicts.values())) == 1
+    said = ", ".join(f"{s}: {v}" for s, v in verdicts.items())
+    lead = (f"Judged on each test subject ({said})" + ("." if agree else
+            "; the subjects disagree, so the claim is inconclusive."))
+    return {"claim": next(iter(rows.values()))["claim"],
+            "verdict": next(iter(verdicts.values())) if agree else "inconclusive",
+            "evidence": " | ".join(f"{s}: {r['evidence']}" for s, r in rows.items()),
+            "caveat": _join([lead, *(f"{s}: {r['caveat']}" for s, r in rows.items() if r.get("caveat"))])}
+
+
+def per_subject(table: pd.DataFrame, intervals: pd.DataFrame | None,
+                judge: Callable[[pd.DataFrame, pd.DataFrame | None], dict],
+                titles: Mapping[str, str] | None = None) -> dict:
+    """Judge a claim on each test subject of ``table`` (its ``subject`` column): ``judge(rows,
+    intervals)`` on that subject's rows of both tables (the column dropped), combined by
+    :func:`across_subjects`: a verdict stands only where every subject gives it."""
+    if "subject" not in table.columns:
+        return judge(table, intervals)
+    rows = {}
+    for s in dict.fromkeys(table["subject"]):
+        iv = intervals
+        if intervals is not None and "subject" in intervals.columns:
+            iv = intervals[intervals["subject"] == s].drop(columns="subject")
+        rows[(titles or {}).get(s, s)] = judge(table[table["subject"] == s].drop(columns="subject"), iv)
+    return across_subjects(rows)
 
 
 def verdict_table(rows: list[dict]) -> pd.DataFrame:

@@ -97,7 +97,7 @@ def baseline_methods(profile: str) -> list[Method]:
 def evaluation_subjects(profile: str, crop: int | None = None, first_only: bool = False) -> list[dict[str, Any]]:
     """Every test subject of the profile's prepared catalog (the registry's Colin27 and the
     skull-stripped MRBrainTumor2, or a user's HCP or BIDS test split; ``first_only``: just the
-    first): ``[{"name", "gt", "affine", "box", "exclude"}]``, ``gt`` the whole volume (normalised
+    first): ``[{"name", "title", "gt", "affine", "box", "exclude"}]``, ``gt`` the whole volume (normalised
     by ``prepare`` with the training rule), ``box`` the slices of a brain-centred cube of
     ``crop`` voxels (``data.eval_crop``; None = whole) and ``exclude`` the voxels left out of
     the healthy-tissue scores (the record's ``exclude`` mask: a tumour and its rim), or None."""
@@ -115,8 +115,8 @@ def evaluation_subjects(profile: str, crop: int | None = None, first_only: bool 
         vol = catalog.load(profile, rec)
         gt = np.asarray(vol.data, dtype=np.float32)
         exclude = catalog.load_mask(profile, rec, "exclude") > 0.5 if "exclude" in rec.get("masks", {}) else None
-        out.append({"name": rec["name"], "gt": gt, "affine": vol.affine, "box": centre_box(gt, crop),
-                    "exclude": exclude})
+        out.append({"name": rec["name"], "title": rec.get("title", rec["name"]), "gt": gt, "affine": vol.affine,
+                    "box": centre_box(gt, crop), "exclude": exclude})
     return out
 
 

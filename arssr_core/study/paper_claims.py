@@ -348,9 +348,39 @@ def claim_runs(profile: str, claim: PaperClaim, names: Sequence[str]) -> list[tu
     return [(n, r) for n, r in runs if (Path(r) / "validation.csv").is_file()]
 
 
+def _cells(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame | None) -> pd.DataFrame:
+    return judge_change_cells(claim, scores) if claim.kind == "worsens" else judge_cells(claim, scores, intervals)
+
+
+def _evidence(claim: PaperClaim, cells: pd.DataFrame) -> str:
+    n = {j: int((cells["judgement"] == j).sum()) for j in ("for", "against", "inconclusive")}
+    shown = pd.concat([cells[cells["judgement"] == "against"], cells[cells["judgement"] == "inconclusive"]]).head(3)
+    return (f"{n['for']} of {len(cells)} cells for, {n['against']} against, {n['inconclusive']} inconclusive "
+            f"(point estimates the reading's way in {int(cells['points_for'].sum())})"
+            + ("; " + "; ".join(f"{_cell_name(r, claim)}: {r['comparisons']}" for _, r in shown.iterrows())
+               if len(shown) else ""))
+
+
+def _by_subject(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame | None
+                ) -> list[tuple[str | None, pd.DataFrame]]:
+    """``[(subject, cells)]``: the claim judged on each test subject of a table with a ``subject``
+    column that is not one of the claim's cells (the main test's subjects), else once."""
+    if "subject" not in scores.columns or "subject" in claim.cells_by or scores["subject"].nunique() <= 1:
+        return [(None, _cells(claim, scores, intervals))]
+    out = []
+    for subj in dict.fromkeys(scores["subject"]):
+        iv = intervals
+        if intervals is not None and "subject" in intervals.columns:
+            iv = intervals[intervals["subject"] == subj]
+        out.append((str(subj), _cells(claim, scores[scores["subject"] == subj], iv)))
+    return out
+
+
 def judge(claim: PaperClaim, profile: str) -> dict:
     """The scorecard row of one claim: section, the paper's sentence, its quantifier, the study's
-    reading, the verdict, the deciding evidence and a caveat that names what decided it."""
+    reading, the verdict, the deciding evidence and a caveat that names what decided it. A table
+    of several test subjects is judged on each: the verdict stands only where they agree, else
+    it is inconclusive and the caveat says so."""
     tables = results_dir(profile) / "tables"
     path = tables / f"{claim.table}.csv"
     row = {"section": claim.section, "paper": claim.quote, "quantifier": claim.quantifier,
@@ -361,21 +391,27 @@ def judge(claim: PaperClaim, profile: str) -> dict:
     scores = pd.read_csv(path)
     iv_path = tables / f"{claim.intervals}.csv" if claim.intervals else None
     intervals = pd.read_csv(iv_path) if iv_path is not None and iv_path.exists() else None
-    cells = judge_change_cells(claim, scores) if claim.kind == "worsens" else judge_cells(claim, scores, intervals)
-    status = verdict(list(cells["judgement"]) if len(cells) else [], claim.quantifier)
-    if not len(cells):
-        return {**row, "verdict": status, "evidence": "no cell with the claimed methods",
+    judged = [(subj, cells, verdict(list(cells["judgement"]) if len(cells) else [], claim.quantifier))
+              for subj, cells in _by_subject(claim, scores, intervals)]
+    if not any(len(cells) for _, cells, _ in judged):
+        return {**row, "verdict": "untestable", "evidence": "no cell with the claimed methods",
                 "caveat": f"{claim.table} lacks {claim.winner or ', '.join(claim.others or ())} "
                           "or the methods it is compared with"}
-    n = {j: int((cells["judgement"] == j).sum()) for j in ("for", "against", "inconclusive")}
-    shown = pd.concat([cells[cells["judgement"] == "against"], cells[cells["judgement"] == "inconclusive"]]).head(3)
-    evidence = (f"{n['for']} of {len(cells)} cells for, {n['against']} against, {n['inconclusive']} inconclusive "
-                f"(point estimates the reading's way in {int(cells['points_for'].sum())})"
-                + ("; " + "; ".join(f"{_cell_name(r, claim)}: {r['comparisons']}" for _, r in shown.iterrows())
-                   if len(shown) else ""))
+    statuses = [st for _, _, st in judged]
+    status = statuses[0] if len(set(statuses)) == 1 else "inconclusive"
+    if len(judged) == 1:
+        evidence = _evidence(claim, judged[0][1])
+    else:
+        evidence = " | ".join(f"{subj}: {st}, " + (_evidence(claim, cells) if len(cells) else "no cell")
+                              for subj, cells, st in judged)
+    cells = pd.concat([c for _, c, _ in judged if len(c)], ignore_index=True)
+    caveat = []
+    if len(judged) > 1:
+        caveat.append("judged on each test subject (" + ", ".join(f"{subj}: {st}" for subj, _, st in judged) + ")"
+                      + ("" if len(set(statuses)) == 1 else ": the subjects disagree, so the claim is inconclusive"))
+    caveat.append(f"each comparison judged at the family-wise 95% level of the claim's {int(cells['family'].iloc[0])} "
+                  "comparisons with an interval (Bonferroni)" + (" on each subject" if len(judged) > 1 else ""))
     without = sorted({o for m in cells["missing"] for o in m})
-    caveat = [f"each comparison judged at the family-wise 95% level of the claim's {int(cells['family'].iloc[0])} "
-              "comparisons with an interval (Bonferroni)"]
     if without:
         caveat.append(f"no paired interval against {', '.join(without)} in {claim.intervals or 'any table'}: "
                       "those comparisons count as inconclusive")
@@ -390,7 +426,9 @@ def judge(claim: PaperClaim, profile: str) -> dict:
         [claim.winner, *(claim.others or sorted(set(scores["method"]) - {claim.winner}))]
     trends = trends_caveat(trend_table(claim_runs(profile, claim, names))).rstrip(".")
     caveat.append(trends[:1].lower() + trends[1:])
-    caveat.append({"03": "one test subject (Colin27)", "04": "one real tumour scan and one brain with synthetic lesions",
+    subjects = ", ".join(dict.fromkeys(scores["subject"].astype(str))) if "subject" in scores.columns else ""
+    caveat.append({"03": f"test subjects: {subjects or 'Colin27'}",
+                   "04": "one real tumour scan and one brain with synthetic lesions",
                    "05": "real scans without ground truth, sharpness indices only",
                    "06": "one test subject, segmented on a 112³ cube",
                    "07": "one test subject; ablation encoders at equal CPU time"}.get(claim.table[:2], ""))
