@@ -607,8 +607,9 @@ def table1_sentence(profile: str, scales: tuple[float, ...] = (2, 3, 4)) -> str:
     if not path.exists():
         return "*(Table 1 at the whole budget: notebook 03 computes it.)*"
     t = pd.read_csv(path)
-    if "subject" in t.columns:
-        t = t[t["subject"] == t["subject"].iloc[0]]
+    first = str(t["subject"].iloc[0]) if "subject" in t.columns else None
+    if first is not None:
+        t = t[t["subject"].astype(str) == first]
     t = t[t["scale"].astype(float).isin([float(s) for s in scales])]
     psnr = t.pivot_table(index="method", columns="scale", values="psnr")
     order = [m for m in ("ArSSR", "ResCNN", "DCSRN", "SRCNN3D", "Cubic") if m in psnr.index]
@@ -624,12 +625,15 @@ def table1_sentence(profile: str, scales: tuple[float, ...] = (2, 3, 4)) -> str:
     iv_path = tables / "03_intervals.csv"
     if iv_path.exists() and {"ArSSR", "ResCNN"} <= set(order):
         iv = pd.read_csv(iv_path)
+        if first is not None and "subject" in iv.columns:
+            iv = iv[iv["subject"].astype(str) == first]
         iv = iv[(iv["metric"] == "psnr") & (iv["a"] == "ResCNN") & (iv["b"] == "ArSSR")]
         cells = [f"{-r.diff:+.2f} [{-r.hi:+.2f}, {-r.lo:+.2f}]" for r in iv.itertuples()
                  if float(r.scale) in [float(s) for s in scales]]
         if cells:
             lead = f"; ArSSR's PSNR lead over ResCNN is {' / '.join(cells)} dB (paired 95% intervals)"
-    return (f"At the whole budget, Table 1 of notebook 03 (fp32, PSNR on the test subject's brain blocks, the kept "
+    whose = f"{first}'s" if first else "the test subject's"
+    return (f"At the whole budget, Table 1 of notebook 03 (fp32, PSNR on {whose} brain blocks, the kept "
             f"weights) reads: {said}{lead}.")
 
 

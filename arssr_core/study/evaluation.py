@@ -496,16 +496,44 @@ def crop_priors(priors, box: tuple[slice, ...]):
                                key=f"{priors.key}-{[(b.start, b.stop) for b in box]}")
 
 
+def segmentation_subjects(profile: str, crop: int | None, register_on: str = "whole",
+                          cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every test subject (:func:`evaluation_subjects`) made ready for segmentation: the CAT12
+    template registered to its whole volume (``register_on="whole"``) or to the cube only, the
+    atlas priors cut to a brain-centred cube of ``crop`` voxels. ``[{"name", "title", "gt",
+    "exclude", "priors"}]``, ``gt`` and ``exclude`` cut to the cube."""
+    from ..segment import register_atlas
+
+    out = []
+    for s in evaluation_subjects(profile, crop):
+        box = s["box"]
+        gt = np.ascontiguousarray(s["gt"][box])
+        if register_on == "whole":
+            priors = crop_priors(register_atlas(s["gt"], s["affine"], cache_dir=cache_dir), box)
+        else:
+            priors = register_atlas(gt, crop_affine(s["affine"], box), cache_dir=cache_dir)
+        out.append({"name": s["name"], "title": s["title"], "gt": gt, "priors": priors,
+                    "exclude": None if s["exclude"] is None else np.ascontiguousarray(s["exclude"][box])})
+    return out
+
+
 def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], priors,
-                      progress: bool = True) -> tuple[pd.DataFrame, dict]:
+                      progress: bool = True, exclude: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
     """Six-region segmentation of the GT and of every SR volume with the subject's priors;
-    Dice per region against the GT's segmentation. Returns (long table, ``{key: labels}``)."""
+    Dice per region against the GT's segmentation. Returns (long table, ``{key: labels}``).
+    ``exclude`` (a tumour and its rim) is set to background in every segmentation, so that no
+    Dice counts it."""
     from tqdm.auto import tqdm
 
     from ..metrics import dice
     from ..segment import REGION_NAMES, segment
 
-    labels = {("GT", 0.0): segment(gt, priors.affine, priors, what="ground truth")}
+    keep = None if exclude is None else ~np.asarray(exclude, dtype=bool)
+
+    def kept(lab: np.ndarray) -> np.ndarray:
+        return lab if keep is None else np.where(keep, lab, 0).astype(lab.dtype)
+
+    labels = {("GT", 0.0): kept(segment(gt, priors.affine, priors, what="ground truth"))}
     rows = []
     items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
     for (name, s), v in tqdm(items, desc="segment", disable=not progress):
@@ -513,7 +541,7 @@ def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], 
             lab = segment(np.clip(v, 0, 1), priors.affine, priors, what=f"{name} x{s:g}")
         except DataError:  # a constant result has nothing to segment: every region is missed (Dice 0)
             lab = np.zeros(gt.shape, dtype=np.uint8)
-        labels[(name, s)] = lab
+        labels[(name, s)] = lab = kept(lab)
         d = dice(lab, labels[("GT", 0.0)], labels=list(REGION_NAMES))
         rows += [{"method": name, "scale": s, "region": REGION_NAMES[k], "dice": float(v_)} for k, v_ in d.items()]
     return pd.DataFrame(rows), labels
@@ -529,7 +557,7 @@ def intervals_against(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], 
 
 
 def dice_intervals(gt: np.ndarray, labels: dict, a: str, b: str, block: int = 32, min_fraction: float = 0.5,
-                   n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+                   n_boot: int = 2000, seed: int = 0, exclude: np.ndarray | None = None) -> pd.DataFrame:
     """Paired bootstrap 95% intervals of Dice(``a``) - Dice(``b``) against the GT's segmentation,
     over the brain's ``block``^3 blocks, for every scale both have: one row per (scale, region)
     and one for the mean over regions (``region`` = "mean"); ``labels`` as from
@@ -537,7 +565,7 @@ def dice_intervals(gt: np.ndarray, labels: dict, a: str, b: str, block: int = 32
     from ..metrics.uncertainty import bootstrap_dice_diff, dice_terms
     from ..segment import REGION_NAMES
 
-    blocks = scoring_blocks(gt, block, min_fraction)
+    blocks = scoring_blocks(gt, block, min_fraction, exclude=exclude)
     ref, regions = labels[("GT", 0.0)], list(REGION_NAMES)
     rows = []
     for s in sorted({k[1] for k in labels if k[0] == a} & {k[1] for k in labels if k[0] == b}):

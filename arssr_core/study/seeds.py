@@ -159,3 +159,22 @@ def seeds_note(groups: dict[str, list[Method]]) -> str:
     one = [n for n, c in counts.items() if c == 1]
     return (f"Training seeds scored: {', '.join(several)}; one run each: {', '.join(one) or 'none'}. Comparisons "
             "involving a model with several seeds use intervals over seeds and blocks (or slices) together.")
+
+
+def subject_seeds(profile: str, subject: dict[str, Any], table: pd.DataFrame, terms: dict, groups: dict[str, list[Method]],
+                  pairs: Sequence[tuple[str, str]], scales: Iterable[float], stride: int = 1
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One test subject's seeds (``subject`` as from :func:`arssr_core.study.evaluation.main_test`):
+    every seed's scores (:func:`seed_table`, ``table`` holding the committed runs' rows) and the
+    intervals of ``pairs`` (block- or slice-only where both models have one seed, over seeds and
+    blocks where either has more, :func:`with_seed_intervals`). ``terms`` (the subject's
+    :func:`~arssr_core.study.evaluation.interval_terms`) gains the extra seeds' terms."""
+    from . import evaluation
+
+    gt, exclude = subject["gt"], subject.get("exclude")
+    extra = evaluation.sr_grid(profile, subject["name"], gt, extra_seeds(groups), scales)
+    mine = table[table["subject"] == subject["name"]].drop(columns="subject") if "subject" in table.columns else table
+    scores = seed_table(pd.concat([mine, evaluation.score_grid(gt, extra, stride=stride, exclude=exclude)]), groups)
+    terms.update(evaluation.interval_terms(gt, extra, stride=stride, exclude=exclude))
+    block_only = pd.concat([evaluation.paired_intervals(terms, a, b) for a, b in pairs], ignore_index=True)
+    return scores, with_seed_intervals(block_only, seed_intervals(terms, groups, pairs))
