@@ -430,8 +430,8 @@ def judge(claim: PaperClaim, profile: str) -> dict:
     caveat.append({"03": f"test subjects: {subjects or 'Colin27'}",
                    "04": "one real tumour scan and one brain with synthetic lesions",
                    "05": "real scans without ground truth, sharpness indices only",
-                   "06": "one test subject, segmented on a 112³ cube",
-                   "07": "one test subject; ablation encoders at equal CPU time"}.get(claim.table[:2], ""))
+                   "06": f"test subjects: {subjects or 'Colin27'}, each segmented on a 112³ cube",
+                   "07": f"test subjects: {subjects or 'Colin27'}; ablation encoders at equal CPU time"}.get(claim.table[:2], ""))
     return {**row, "verdict": status, "evidence": evidence,
             "caveat": "; ".join(c for c in caveat if c) + "."}
 
