@@ -192,6 +192,7 @@ def test_the_scorecard_as_read_folds_the_section_into_the_quote():
     shown = as_read(card)
     assert list(shown.columns) == ["paper", "verdict"] and shown.loc[0, "paper"] == "§4.2 “A sentence.”"
 
+
 def test_a_paper_claim_on_two_test_subjects_stands_only_where_they_agree(tmp_path, monkeypatch):
     from arssr_core.study.paper_claims import judge
 
