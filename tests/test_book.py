@@ -490,3 +490,29 @@ def test_the_front_pages_table1_sentence_reads_the_results_tables(tmp_path, monk
     text = table1_sentence("cpu")
     assert "ArSSR 23.20 / 23.30 / 23.40 dB at x2 / x3 / x4" in text and "Cubic 20.20 / 20.30 / 20.40" in text
     assert "x2.5" not in text and "+1.00 [+0.70, +1.20]" in text
+
+
+def test_the_front_pages_budget_leaders_come_from_the_validation_curves(tmp_path, monkeypatch):
+    """Who leads at each budget is read from notebook 02's validation table, never typed: one
+    leader throughout is said once, changing leaders per budget and scale, and a network that
+    ends below cubic on the same samples is named."""
+    from arssr_core.study.book import budget_leaders_sentence
+    from arssr_core.study.learning_curves import leaders
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    tables = tmp_path / "cpu" / "tables"
+    tables.mkdir(parents=True)
+    assert "notebook 02 measures it" in budget_leaders_sentence("cpu")
+
+    def write(a: list[float], b: list[float]) -> str:
+        rows = [{"method": m, "run": m, "seed": 0, "scale": s, "step": k, "fraction": k / 3, "cpu_minutes": k,
+                 "val_psnr": v + s} for m, vs in (("A", a), ("B", b)) for s in (2.0, 4.0) for k, v in enumerate(vs, 1)]
+        leaders(pd.DataFrame(rows), cubic={2.0: 31.0, 4.0: 33.0}).to_csv(tables / "02_budget_leaders.csv", index=False)
+        return budget_leaders_sentence("cpu")
+
+    text = write([30.0, 30.5, 31.0], [29.0, 29.5, 28.5])
+    assert "A led at every scale at a third, two thirds and the whole of the budget" in text
+    assert "(x2 / x4: 32.00 / 34.00 dB; 32.50 / 34.50 dB; 33.00 / 35.00 dB)" in text
+    assert "Ending below cubic" in text and "B at x2 (30.50 vs 31.00 dB)" in text
+    text = write([30.0, 30.5, 31.0], [30.5, 29.5, 28.5])
+    assert "at a third of the budget the leader was B at x2 (32.50 dB), B at x4 (34.50 dB)" in text

@@ -200,7 +200,7 @@ EXPERIMENTS = {
     "00": ("Data", "The volumes of the study: where each comes from, its size, voxel size and role."),
     "01": ("Training ArSSR (paper 4.1.3)", "ArSSR-RDN against cubic interpolation on the whole test volume."),
     "02": ("Per-scale baselines (4.1.4)", "The baselines' runs, each at its own scale against cubic, and the "
-           "learning curves of every compared model (test PSNR at fractions of its budget)."),
+           "learning curves of every compared model (validation PSNR against its training time)."),
     "03": ("Main test (4.2, Table 1)", "Every method at every scale on the whole test volume, paired bootstrap "
            "intervals, scale consistency and the computed verdicts."),
     "04": ("Lesions (4.3, Table 2)", "The real tumour scan and the synthetic-lesion brain, whole volume (or cube) "
@@ -236,8 +236,10 @@ CAPTIONS = {
                      "interpolation (colour bar: absolute intensity difference, data range 1).",
     "01_training_curves": "ArSSR's training loss and validation PSNR over its optimiser steps.",
     "01_examples": "ArSSR and cubic interpolation on the test subject at each scale, with the ground truth.",
-    "02_learning_curves": "Test PSNR of every compared model's kept weights against idle-CPU minutes, per "
-                          "scale; the dashed line is cubic interpolation. Rising last points: not finished learning.",
+    "02_learning_curves": "Validation PSNR of every compared run against idle-CPU minutes of training: one panel "
+                          "per scale for the per-scale networks (shared held-out samples; dotted: cubic "
+                          "interpolation on them; dashed: a further training seed), and ArSSR on its own samples, "
+                          "whose scales are mixed. A curve still rising at its end had not finished learning.",
     "02_training_curves": "Training loss and validation PSNR of the per-scale baselines.",
     "03_metrics_vs_scale": "Each metric against the scale, every method (paper Fig 5 analogue); each panel "
                            "says whether higher or lower is better. The per-scale networks exist at x2, x3, x4 only.",
@@ -292,8 +294,10 @@ TABLE_NOTES = {
     "01_arssr_vs_cubic_rdn": "ArSSR-RDN against cubic interpolation on the whole test volume; higher PSNR and SSIM are better.",
     "02_baseline_runs": "How each per-scale baseline was trained: steps, batch, learning rate, precision and its validation PSNR.",
     "02_baselines_vs_cubic": "Each baseline at its own scale against cubic on the whole test volume.",
-    "02_learning_curves": "Test PSNR of every compared model's kept weights at fractions of its budget: a curve still "
-                          "rising at its last point had not finished learning.",
+    "02_learning_curves": "The learning curves: every compared run's validation PSNR at each validation of its "
+                          "training (step, fraction of its budget, idle-CPU minutes), its seeds included.",
+    "02_budget_leaders": "Who leads at each budget, on validation: the per-scale networks' PSNR on their shared "
+                         "held-out samples at a third, two thirds and the whole of their budgets, with cubic.",
     "02_late_trends": "Was each compared run still improving when its budget ended? The straight line through its "
                       "validation PSNR over its last third of steps: the gain it makes there (dB) with its 95% interval; "
                       "rising: the interval is above zero.",
@@ -666,6 +670,43 @@ def thick_slices_sentence(profile: str) -> str:
             f"{span('ArSSR-thick', 'ArSSR-iso', 2)} at 2 mm{at_iso}.")
 
 
+def budget_leaders_sentence(profile: str) -> str:
+    """The front page's sentence on who leads at each budget, from notebook 02's
+    ``02_budget_leaders`` (validation PSNR of the per-scale networks on their shared held-out
+    samples at fractions of their budgets, :func:`arssr_core.study.learning_curves.leaders`):
+    the leader per scale at each fraction, and any network that ends below cubic interpolation."""
+    path = results_dir(profile) / "tables" / "02_budget_leaders.csv"
+    if not path.exists():
+        return "*(Who leads at each budget: notebook 02 measures it on validation.)*"
+    df = pd.read_csv(path)
+    nets = df[df["method"] != "Cubic"]
+    if nets.empty:
+        return ""
+    xs = " / ".join(f"x{s:g}" for s in sorted(nets["scale"].unique()))
+
+    fracs = sorted(df["fraction"].unique())
+    words = {1 / 3: "a third", 2 / 3: "two thirds", 1.0: "the whole"}
+    word = lambda f: next((w for k, w in words.items() if abs(k - f) < 1e-3), f"{f:.0%}")  # noqa: E731
+    lead = {f: nets[((nets["fraction"] - f).abs() < 1e-3) & nets["leads"].astype(bool)].sort_values("scale")
+            for f in fracs}
+    names = {f: list(dict.fromkeys(r["method"])) for f, r in lead.items()}
+    values = {f: " / ".join(f"{v:.2f}" for v in r["val_psnr"]) for f, r in lead.items()}
+    if len({tuple(n) for n in names.values()}) == 1 and len(names[fracs[0]]) == 1:  # one leader throughout
+        said = (f"{names[fracs[0]][0]} led at every scale at {', '.join(word(f) for f in fracs[:-1])} and "
+                f"{word(fracs[-1])} of the budget ({xs}: " + "; ".join(f"{values[f]} dB" for f in fracs) + ")")
+    else:
+        said = "; ".join(f"at {word(f)} of the budget the leader was "
+                         + ", ".join(f"{r.method} at x{r.scale:g} ({r.val_psnr:.2f} dB)" for r in lead[f].itertuples())
+                         for f in fracs)
+    end = df[(df["fraction"] - 1).abs() < 1e-3]
+    cub = end[end["method"] == "Cubic"].set_index("scale")["val_psnr"]
+    below = [f"{r.method} at x{r.scale:g} ({r.val_psnr:.2f} vs {cub[r.scale]:.2f} dB)"
+             for r in end[end["method"] != "Cubic"].itertuples() if r.scale in cub.index and r.val_psnr < cub[r.scale]]
+    return ("On validation (notebook 02's learning curves: the per-scale networks' shared held-out samples, "
+            "never a test subject), " + said + "."
+            + (f" Ending below cubic interpolation on the same samples: {', '.join(below)}." if below else ""))
+
+
 def late_trends(profile: str) -> str:
     """The front page's sentence on whether the compared runs had stopped improving, from notebook
     02's ``02_late_trends`` (validation PSNR over each run's last third of steps,
@@ -785,6 +826,7 @@ def build_book(profile: str = "cpu") -> Path:
             name = f"{pages.get('08', '08_figures')}.ipynb"
             summary = paper_scorecard(profile, pages) + verdict_summary(profile, pages, is_stale(name, records.get(name)))
             rest = rest.replace("{late-trends}", late_trends(profile)).replace("{table1}", table1_sentence(profile)) \
+                .replace("{budget-leaders}", budget_leaders_sentence(profile)) \
                 .replace("{thick-slices}", thick_slices_sentence(profile))
         if page == "rerun":
             rest = rest.replace("{method-advice}", method_advice(profile))
