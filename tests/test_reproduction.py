@@ -315,3 +315,34 @@ def test_a_profile_key_override_reaches_the_kernel_and_enters_the_run_key(tmp_pa
         pipeline.reproduce("smoke", params={"eval.precison": "bf16"}, report=False)
     with pytest.raises(ArssrError, match=r"no notebook of this run has parameter\(s\) \['scalez'\]"):
         pipeline.reproduce("smoke", params={"scalez": [2]}, report=False)
+
+
+def test_a_seed_that_finishes_later_stales_exactly_the_notebooks_that_score_seeds(tmp_path, monkeypatch):
+    """Issue 35/36: a record of a notebook that used the training seeds holds the census of
+    finished seeds it saw; a seed still training (its resume state present) changes nothing,
+    a finished one makes that record stale (here and on the book's page), and a notebook that
+    never used the seeds stays current."""
+    from arssr_core.study import book
+
+    monkeypatch.setattr(pipeline, "REPO_ROOT", tmp_path)
+    run = tmp_path / "checkpoints" / "pretrained" / "rescnn-x2"
+    run.mkdir(parents=True)
+    params = {"profile": "cpu"}
+    used = [pipeline.SEED_CODE, "arssr_core/profiles/cpu.yaml"]
+    census = pipeline.seed_census("cpu")
+    assert census["rescnn-x2"] == [] and set(census) >= {"arssr-rdn", "rescnn-x3", "dcsrn-x4"}
+    scoring = {"key": pipeline.run_key(NB, params, used), "params": params, "code": used, "inputs": {}, "seeds": census}
+    other = {"key": pipeline.run_key(NB, params, used[1:]), "params": params, "code": used[1:], "inputs": {}}
+    before = {k: v for k, v in scoring.items() if k != "seeds"}  # a record made before censuses were kept
+    assert pipeline.is_current(NB, scoring) and pipeline.is_current(NB, other) and not pipeline.is_current(NB, before)
+
+    seed = run.parent / "rescnn-x2-s1"
+    seed.mkdir()
+    (seed / "best.pt").write_bytes(b"weights")
+    (seed / "last.pt").write_bytes(b"resume state")
+    pd.DataFrame({"step": [1, 11200], "loss": 0.1, "lr": 1e-4, "time_s": [1.0, 2.0]}).to_csv(seed / "history.csv", index=False)
+    assert pipeline.is_current(NB, scoring)  # still training: not counted
+    (seed / "last.pt").unlink()  # published: finished
+    assert pipeline.seed_census("cpu")["rescnn-x2"] == [1]
+    assert not pipeline.is_current(NB, scoring) and pipeline.is_current(NB, other)
+    assert book.is_stale(NB.name, scoring) and not book.is_stale(NB.name, other)

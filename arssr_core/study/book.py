@@ -44,14 +44,15 @@ STALE_BANNER = (
 def is_stale(name: str, record: dict | None) -> bool:
     """True when the executed notebook ``name`` was run with code, profile or source that have
     changed since (its record's key), or read an input file (weights, data) whose content here
-    differs from the recorded one. Input files this machine does not have (a fresh clone
+    differs from the recorded one, or used the training seeds and a seed has finished since
+    (:func:`arssr_core.study.pipeline.census_unchanged`). Input files this machine does not have (a fresh clone
     before ``arssr data prepare``) cannot be checked: they do not make a page stale."""
-    from .pipeline import input_path, inputs_unchanged, record_key
+    from .pipeline import census_unchanged, input_path, inputs_unchanged, record_key
 
     src = REPO_ROOT / "notebooks" / name
     if not record or not src.exists():
         return False
-    if record.get("key") != record_key(src, record):
+    if record.get("key") != record_key(src, record) or not census_unchanged(record):
         return True
     here = {k: v for k, v in (record.get("inputs") or {}).items() if input_path(k).is_file()}
     return not inputs_unchanged({**record, "inputs": here})

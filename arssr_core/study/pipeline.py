@@ -9,7 +9,9 @@ its code cells, its parameters and the ``arssr_core`` code its kernel used (the 
 imported and the package data it read, listed in its record as ``code``; comments and
 docstrings ignored), so an edit of a module a notebook never imports leaves it current;
 its record also lists every checkpoint and data file the notebook read while it ran
-(:mod:`arssr_core.reads`) with its content hash. A notebook is skipped only when it ran on
+(:mod:`arssr_core.reads`) with its content hash, and, where it used the training seeds
+(:mod:`arssr_core.study.seeds`), the census of finished seeds it could see
+(:func:`seed_census`), so a seed that finishes later makes it stale. A notebook is skipped only when it ran on
 this clone with the same key and inputs (``runs.local.json``, not committed): a fresh
 clone re-executes every notebook, however its committed record (``runs.json``, the published
 one, with each run's environment and time) reads. A Markdown-only edit reruns nothing; the
@@ -174,13 +176,44 @@ def inputs_unchanged(record: dict | None) -> bool:
     return True
 
 
+#: The module whose use makes a notebook's results depend on which training seeds have finished.
+SEED_CODE = "arssr_core/study/seeds.py"
+
+
+def seed_census(profile: str) -> dict[str, list[int]]:
+    """``{run tag: its finished training seeds}`` for every training job of a profile with
+    committed runs (``pretrained_root``; :func:`arssr_core.study.seeds.finished_seeds`): what a
+    notebook that scores every finished seed saw. Empty for a profile without committed runs."""
+    from ..profiles import load_profile
+    from .pretrain import jobs
+    from .seeds import finished_seeds
+
+    root = load_profile(profile).get("pretrained_root")
+    if not root:
+        return {}
+    return {j.tag: finished_seeds(profile, REPO_ROOT / root / j.tag) for j in jobs(profile)}
+
+
+def census_unchanged(record: dict | None) -> bool:
+    """True unless a record's notebook used the training seeds (:data:`SEED_CODE` in its
+    ``code``) and the finished seeds now differ from those it recorded (``seeds``); a record of
+    such a notebook without a census (made before censuses were recorded) cannot be current."""
+    record = record or {}
+    if SEED_CODE not in (record.get("code") or []):
+        return True
+    profile = (record.get("params") or {}).get("profile", "cpu")
+    return record.get("seeds") == seed_census(profile)
+
+
 def is_current(nb: Path, record: dict | None, params: dict[str, Any] | None = None) -> bool:
     """True when a notebook's record matches the current state: the key of its code, parameters
     and the package code it used (the record's ``code``; all of the package for a record
-    without one), and the content of every input file it read."""
+    without one), the content of every input file it read, and the finished training seeds
+    where it used them (:func:`census_unchanged`)."""
     if not record:
         return False
-    return record.get("key") == record_key(nb, record, params) and inputs_unchanged(record)
+    return record.get("key") == record_key(nb, record, params) and inputs_unchanged(record) \
+        and census_unchanged(record)
 
 
 def record_key(nb: Path, record: dict, params: dict[str, Any] | None = None) -> str:
@@ -311,7 +344,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         mine = local.get(nb.name) or {}
         out = out_dir / nb.name
         if not force and out.exists() and mine and mine.get("key") == record_key(nb, mine, keyed) \
-                and inputs_unchanged(mine):
+                and inputs_unchanged(mine) and census_unchanged(mine):
             note = ", its new Markdown copied in" if refresh_markdown(nb, out) else ""
             print(f"[{i}/{len(todo)}] {nb.name}: ran here with these inputs, skipped{note}", flush=True)
             rows.append({"notebook": nb.name, "status": "skipped", "seconds": 0.0})
@@ -322,6 +355,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         for stale in (log, cache_log(log), code_log(log)):
             stale.unlink(missing_ok=True)
         snapshot = {f: code_text(REPO_ROOT / f) for f in package_files()}  # the code as the run starts
+        census = seed_census(profile)  # the finished seeds as the run starts
         previous = {k: os.environ.get(k) for k in ("ARSSR_READ_LOG", OVERRIDES_ENV)}
         os.environ["ARSSR_READ_LOG"] = str(log)  # the kernel records the input files it reads
         os.environ[OVERRIDES_ENV] = json.dumps({profile: overrides})  # and loads its profile with them
@@ -355,6 +389,8 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
         entry = {"key": key, "params": keyed, "code": code, "seconds": round(dt, 1),
                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine(),
                  "environment": environment(), "inputs": inputs, "cache_reads": reused}
+        if SEED_CODE in code:
+            entry["seeds"] = census
         for path in (state_path, local_path):  # re-read: another run may have written
             state = json.loads(path.read_text()) if path.exists() else {}
             state[nb.name] = entry
