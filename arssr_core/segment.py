@@ -54,7 +54,7 @@ import hashlib
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -65,6 +65,7 @@ from .data.masks import largest_component
 from .data.nifti import check_volume
 from .errors import ArssrError, DataError
 from .io_utils import atomic_path
+from .store import stored
 
 # ITK reads this once, when its thread pool is first built: set it before ANTs runs.
 os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
@@ -115,9 +116,9 @@ class AtlasPriors:
     priors: np.ndarray
     mask: np.ndarray
     affine: np.ndarray
-    key: str
-    seconds: float
-    from_cache: bool = False
+    key: str = field(metadata={"store_key": False})  # how it was made, not what it is:
+    seconds: float = field(metadata={"store_key": False})  # left out of a result's key (:mod:`arssr_core.store`)
+    from_cache: bool = field(default=False, metadata={"store_key": False})
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -408,6 +409,7 @@ def _priors_in_subject(gt: np.ndarray, affine: np.ndarray, mask: np.ndarray, *, 
 # --------------------------------------------------------------------------- segmentation
 
 
+@stored("arssr_core.segment", ignore=("what",))
 def segment(
     image: np.ndarray,
     affine: np.ndarray,

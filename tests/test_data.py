@@ -544,3 +544,15 @@ def test_prepare_rewrites_an_item_prepared_by_an_older_version(smoke_root, monke
     prepare("smoke", verbose=False)
     assert volume.stat().st_mtime_ns != before
     assert json.loads(side.read_text())["prepare_version"] == PREPARE_VERSION
+
+
+def test_a_box_grows_about_its_centre_to_sides_the_per_scale_networks_map_back_onto():
+    """The second test subject's box: sides made multiples of 12 (scales 2, 3, 4), kept inside
+    the array; a side the array cannot hold shrinks to the largest multiple it holds."""
+    from arssr_core.data.prepare import grow_to_multiple
+
+    box = grow_to_multiple((slice(50, 196), slice(30, 221), slice(9, 121)), (256, 256, 130), 12)
+    assert [b.stop - b.start for b in box] == [156, 192, 120]
+    assert box[0] == slice(45, 201) and box[2].start >= 0 and box[2].stop <= 130
+    assert grow_to_multiple((slice(0, 20),), (30,), 12) == (slice(0, 24),)
+    assert grow_to_multiple((slice(2, 28),), (30,), 12) == (slice(3, 27),)  # 26 -> 36 too long: 24, centred

@@ -346,3 +346,18 @@ def test_a_seed_that_finishes_later_stales_exactly_the_notebooks_that_score_seed
     assert pipeline.seed_census("cpu")["rescnn-x2"] == [1]
     assert not pipeline.is_current(NB, scoring) and pipeline.is_current(NB, other)
     assert book.is_stale(NB.name, scoring) and not book.is_stale(NB.name, other)
+
+
+def test_each_kernel_keeps_its_results_in_the_profiles_store(tmp_path, tiny_study):
+    """Issue 36 item 2: ``arssr reproduce`` points every kernel at ``results/<profile>/cache/store``
+    (:mod:`arssr_core.store`), and a stored function called there keeps its result in it."""
+    out_file = tmp_path / "store.txt"
+    write_notebook(tiny_study / "00_tiny.ipynb",
+                   "import os\nimport numpy as np\nfrom arssr_core.metrics.uncertainty import block_terms\n"
+                   "gt = np.linspace(0, 1, 8 ** 3).reshape(8, 8, 8)\n"
+                   "block_terms(gt * 0.9, gt, [(slice(0, 8),) * 3], 1.0)\n"
+                   f"open(r'{out_file}', 'w').write(os.environ['ARSSR_STORE'])")
+    pipeline.reproduce("smoke", report=False)
+    root = Path(out_file.read_text())
+    assert root == tmp_path / "results" / "smoke" / "cache" / "store"
+    assert len(list(root.glob("arssr_core.metrics.uncertainty.block_terms/*.npz"))) == 1

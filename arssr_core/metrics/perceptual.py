@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from ..errors import DataError, RequestError
 from .checks import as_array, same_shape, value_range
 from .slices import orientation_stacks
+from ..store import stored
 
 #: scaling layer of LPIPS v0.1 (applied to inputs in [-1, 1])
 _SHIFT = (-0.030, -0.088, -0.188)
@@ -158,6 +159,7 @@ def _grey3(stack: np.ndarray) -> np.ndarray:
     return np.repeat(stack[:, None].astype(np.float32), 3, axis=1)
 
 
+@stored()
 def lpips_slices(sr: object, gt: object, *, stride: int = 1, device: str | None = None,
                  batch: int = 16, skip: np.ndarray | None = None) -> np.ndarray:
     """LPIPS of every foreground slice of two volumes (three orientations, every ``stride``-th

@@ -30,6 +30,7 @@ import scipy.fft as sfft
 from ..errors import DataError
 from .checks import as_array, same_shape, value_range
 from .slices import orientation_stacks
+from ..store import stored
 
 # ----------------------------------------------------------------------------- PSI
 
@@ -317,6 +318,7 @@ def _volume_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str
     return float(np.mean(_slice_scores(x, ref, stride, kind, skip)))
 
 
+@stored()
 def _slice_scores(x: np.ndarray, ref: np.ndarray | None, stride: int, kind: str,
                   skip: np.ndarray | None = None) -> np.ndarray:
     lo, hi = value_range(x, "volume") if ref is None else (float(x.min()), float(x.max()))

@@ -25,6 +25,7 @@ from skimage.metrics import structural_similarity
 from ..errors import DataError
 from .checks import as_array, same_shape, value_range
 from .fidelity import SSIM_WIN
+from ..store import stored
 
 Block = tuple[slice, slice, slice]
 
@@ -58,6 +59,7 @@ class BlockTerms:
     data_range: float
 
 
+@stored()
 def block_terms(sr: object, gt: object, blocks: list[Block], data_range: float | None = None,
                 keep: np.ndarray | None = None) -> BlockTerms:
     """The sums :func:`bootstrap_diff` resamples, for each of ``blocks``; with ``keep`` (a

@@ -11,7 +11,10 @@ docstrings ignored), so an edit of a module a notebook never imports leaves it c
 its record also lists every checkpoint and data file the notebook read while it ran
 (:mod:`arssr_core.reads`) with its content hash, and, where it used the training seeds
 (:mod:`arssr_core.study.seeds`), the census of finished seeds it could see
-(:func:`seed_census`), so a seed that finishes later makes it stale. A notebook is skipped only when it ran on
+(:func:`seed_census`), so a seed that finishes later makes it stale. Each kernel keeps the
+results it computes (scores, segmentations) in ``results/<profile>/cache/store``
+(:mod:`arssr_core.store`), keyed by their inputs' content and code, so a rerun after an edit of
+a table or a plot takes them from there. A notebook is skipped only when it ran on
 this clone with the same key and inputs (``runs.local.json``, not committed): a fresh
 clone re-executes every notebook, however its committed record (``runs.json``, the published
 one, with each run's environment and time) reads. A Markdown-only edit reruns nothing; the
@@ -35,6 +38,8 @@ import yaml
 
 from ..errors import ArssrError
 from ..io_utils import atomic_path, file_digest
+from ..store import ENV as STORE_ENV
+from ..store import code_text
 from ..paths import REPO_ROOT, results_dir
 from ..profiles import OVERRIDES_ENV, check_overrides
 
@@ -96,30 +101,6 @@ def _split_top(text: str) -> list[str]:
 
 #: Package files that cannot change a notebook's results (running, checking and publishing them).
 NOT_RESULTS = {"pipeline.py", "book.py", "cli.py", "command.py", "dicom.py", "reads.py", "reproduction.py", "advice.py"}
-
-
-def _strip_docs(tree: ast.AST) -> ast.AST:
-    """Drop every docstring (module, class, function) from a parsed module."""
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-def code_text(path: Path) -> str:
-    """What of a package file can change results: Python without comments and docstrings (its
-    syntax tree), YAML and JSON as parsed data, anything else as it is."""
-    text = path.read_text()
-    if path.suffix == ".py":
-        return ast.dump(_strip_docs(ast.parse(text)), annotate_fields=False, include_attributes=False)
-    if path.suffix in (".yaml", ".yml"):
-        return json.dumps(yaml.safe_load(text), sort_keys=True, default=str)
-    if path.suffix == ".json":
-        return json.dumps(json.loads(text), sort_keys=True)
-    return text
 
 
 def package_files() -> list[str]:
@@ -356,8 +337,9 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
             stale.unlink(missing_ok=True)
         snapshot = {f: code_text(REPO_ROOT / f) for f in package_files()}  # the code as the run starts
         census = seed_census(profile)  # the finished seeds as the run starts
-        previous = {k: os.environ.get(k) for k in ("ARSSR_READ_LOG", OVERRIDES_ENV)}
+        previous = {k: os.environ.get(k) for k in ("ARSSR_READ_LOG", OVERRIDES_ENV, STORE_ENV)}
         os.environ["ARSSR_READ_LOG"] = str(log)  # the kernel records the input files it reads
+        os.environ[STORE_ENV] = str(results_dir(profile) / "cache" / "store")  # and keeps its scores there
         os.environ[OVERRIDES_ENV] = json.dumps({profile: overrides})  # and loads its profile with them
         try:
             pm.execute_notebook(str(nb), str(out), parameters=nb_params, kernel_name=kernel,
