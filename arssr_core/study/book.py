@@ -106,7 +106,7 @@ def run_with(params: dict, record: dict | None, commit: str, defaults: str = "")
     ps = ", ".join(f"`{k} = {v!r}`" for k, v in params.items()) or "the defaults"
     bits = [f"**Run with** {ps}"]
     if record:
-        took = (f", taking {record['cache_reads']} results (super-resolved volumes, atlas priors) from the "
+        took = (f", taking {record['cache_reads']} results (super-resolved volumes, atlas priors, stored scores and segmentations) from the "
                 f"cache an earlier run on that machine left; a fresh clone computes them, which takes longer"
                 if record.get("cache_reads") else "")
         bits.append(f"executed {record.get('finished', '?')} in {float(record.get('seconds', 0)):.0f} s{took}")
