@@ -139,8 +139,12 @@ def test_smoke_tables_are_complete(smoke_study):
     assert {"ArSSR", "Cubic", "ResCNN"} <= set(consistency["method"]) and (consistency["profile_spread"] >= 0).all()
     steps = pd.read_csv(tables / "07_equal_steps.csv")
     assert {"Cubic", "ArSSR-rdn"} <= set(steps["method"]) and 0 in set(steps["step"])
-    curves = pd.read_csv(tables / "02_learning_curves.csv")
-    assert {"cubic", "arssr-rdn", "srcnn3d-x2"} <= set(curves["tag"]) and (curves["step"] == 0).any()
+    curves = pd.read_csv(tables / "02_learning_curves.csv")  # read on validation: each run's record
+    assert {"arssr-rdn", "srcnn3d-x2", "rescnn-x4"} <= set(curves["run"]) and (curves["step"] == 0).any()
+    assert curves.loc[curves["method"] == "ArSSR", "scale"].isna().all() and curves["val_psnr"].notna().all()
+    leaders = pd.read_csv(tables / "02_budget_leaders.csv")
+    assert "Cubic" in set(leaders["method"]) and not leaders.loc[leaders["method"] == "Cubic", "leads"].any()
+    assert (leaders[leaders["method"] != "Cubic"].groupby(["scale", "fraction"])["leads"].sum() >= 1).all()
     thick = pd.read_csv(tables / "09_thick_slices.csv")
     assert set(thick["method"]) == {"Cubic", "ArSSR", "ArSSR-iso", "ArSSR-thick"}
     assert set(thick["scale"]) == {"1x1x3", "2x2x4", "x2"}  # the smoke profile's thick_slices requests
