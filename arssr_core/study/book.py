@@ -225,7 +225,8 @@ CAPTIONS = {
     "00_data_train": "The training volumes and their pseudo-subjects (augmented anatomy and contrast): "
                      "sagittal, coronal and axial slices.",
     "00_data_val": "The validation slabs: the posterior part of each training volume, held out.",
-    "00_data_test": "The test subject (Colin27), never used in training.",
+    "00_data_test": "The test subjects (Colin27, and MRBrainTumor2 skull-stripped by ROBEX with its tumour), never "
+                    "used in training.",
     "00_data_lesion": "The lesion volumes with their lesion masks (the real tumour scan; Colin27 with "
                       "synthetic white-matter lesions), slices through a lesion.",
     "00_data_lesion_wm": "The synthetic lesions inside the white-matter mask they were drawn in (colours in "
