@@ -180,6 +180,9 @@ def to_ants(volume: np.ndarray, affine: np.ndarray):
     origin and of the direction cosines change sign.
     """
     ants = _ants()
+    # the grid as a NIfTI file keeps it (float32): Atropos reads its priors back from files and
+    # refuses priors whose origin differs from the image's in the last bits (a 1.2 mm grid cut at 8)
+    affine = np.asarray(affine, dtype=np.float32).astype(np.float64)
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     direction = _RAS_TO_LPS @ (affine[:3, :3] / spacing)
     origin = _RAS_TO_LPS @ affine[:3, 3]

@@ -183,3 +183,22 @@ def test_bad_input_is_a_clear_data_error(colin2mm, priors):
         seg.segment_subject(vol, affine, {"sr": vol[:-1]}, None)
     with pytest.raises(DataError, match="result 'sr'.*NaN"):
         seg.segment_subject(vol, affine, {"sr": nan}, None)
+
+
+def test_a_grid_whose_origin_a_nifti_file_rounds_still_segments(colin2mm, priors):
+    """A 1.2 mm grid cut at slice 8 has an origin (+9.6 mm) that float32, as a NIfTI file keeps
+    it, rounds: Atropos reads its priors back from such files and refused them (the second test
+    subject's 112-voxel cube)."""
+    import dataclasses
+
+    from arssr_core.study.evaluation import crop_priors
+
+    vol, affine = colin2mm
+    aniso = affine.copy()
+    aniso[:3, :3] = np.diag([0.9375, 0.9375, 1.2])
+    aniso[:3, 3] = [-70.3, -102.1, -61.7]
+    moved = dataclasses.replace(priors, affine=aniso)
+    box = (slice(4, 84), slice(4, 100), slice(8, 80))
+    p = crop_priors(moved, box)
+    lab = seg.segment(np.ascontiguousarray(vol[box]), p.affine, p)
+    assert lab.shape == p.shape and set(np.unique(lab)) == set(range(7))
