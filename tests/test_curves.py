@@ -66,3 +66,18 @@ def test_a_run_too_short_for_a_trend_gets_a_row_that_says_so_and_no_caveat(tmp_p
     table = curves.compared_trends("cpu", [short])
     assert table["state"].tolist() == ["too few points"] and table["gain_db"].isna().all()
     assert curves.training_caveat("cpu", [short]) == ""
+
+
+def test_the_budget_caveat_names_every_prepared_test_subject(monkeypatch, tmp_path):
+    """The caveat of every verdict counts the test subjects of the prepared catalog, by title."""
+    from arssr_core.study import experiments
+
+    monkeypatch.setattr("arssr_core.data.catalog.records",
+                        lambda profile, role=None: [{"name": "colin27", "title": "Colin27"},
+                                                    {"name": "t2", "title": "Tumour brain"}])
+    assert experiments.budget_caveat("cpu").endswith("; 2 test subjects (Colin27; Tumour brain).")
+    monkeypatch.setattr("arssr_core.data.catalog.records", lambda profile, role=None: [{"name": "colin27"}])
+    assert experiments.subjects_phrase("cpu") == "one test subject (colin27)"
+    monkeypatch.undo()
+    monkeypatch.setenv("ARSSR_DATA", str(tmp_path))  # nothing prepared there
+    assert experiments.subjects_phrase("cpu") == "no test subject prepared yet"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.sampling import Anisotropic, ArSSRPatches, BaselinePatches, fixed_samples
-from ..errors import ArssrError
+from ..errors import ArssrError, DataError
 from ..paths import REPO_ROOT, checkpoints_dir
 from ..profiles import load_profile
 from ..train import TrainConfig, checkpoint_finished, require_trained, train, train_config, training_verdict
@@ -361,7 +361,21 @@ def budget_caveat(profile: str) -> str:
     b = cfg.get("budget")
     what = (f"Matched budgets far below the paper's: each model {b['minutes']:g} idle-CPU minutes of training "
             f"as optimiser steps ({listed})" if b else f"Budgets in optimiser steps: {listed}")
-    return " ".join(x for x in (cfg.get("caveat", ""), f"{what}; one test subject (Colin27).") if x)
+    return " ".join(x for x in (cfg.get("caveat", ""), f"{what}; {subjects_phrase(profile)}.") if x)
+
+
+def subjects_phrase(profile: str) -> str:
+    """``"one test subject (Colin27)"`` or ``"2 test subjects (Colin27; MRBrainTumor2, ...)"``:
+    the test records of the profile's prepared catalog, by title."""
+    from ..data import catalog
+
+    try:
+        titles = [r.get("title", r["name"]) for r in catalog.records(profile, role="test")]
+    except DataError:  # no prepared catalog yet
+        titles = []
+    if not titles:
+        return "no test subject prepared yet"
+    return f"one test subject ({titles[0]})" if len(titles) == 1 else f"{len(titles)} test subjects ({'; '.join(titles)})"
 
 
 def continued_caveat(profile: str) -> str:
