@@ -25,7 +25,7 @@ import pandas as pd
 from arssr_core.profiles import load_profile
 from arssr_core.study.experiments import CONTINUED_SECTIONS
 from arssr_core.paths import REPO_ROOT
-from arssr_core.study.pretrain import jobs, run_finished, seed_tag
+from arssr_core.study.pretrain import cpu_rate, jobs, run_finished, seed_tag
 
 #: Four ArSSR-RDN runs of 12000 steps side by side on one H100 (bf16): 386 s (the matched-scratch probe).
 H100_FOUR_RUNS_S = 386.0
@@ -37,15 +37,15 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
-    rate = load_profile(args.profile)["budget"]["cpu_s_per_step"]
+    cfg = load_profile(args.profile)
     rows = []
     for j in jobs(args.profile):
         if j.section in CONTINUED_SECTIONS:
             continue  # notebook 09's continued runs: beyond the issue's list
-        key = j.tag if j.tag in rate else j.model if j.model in rate else f"arssr-{j.model}"
-        hours = j.steps * rate[key] / 3600
+        s_step = cpu_rate(cfg, j.tag)
+        hours = j.steps * s_step / 3600
         family = j.tag if j.tag.startswith("arssr") else j.model
-        rows.append((ORDER.index(family) if family in ORDER else len(ORDER), j.tag, j.steps, rate[key], hours))
+        rows.append((ORDER.index(family) if family in ORDER else len(ORDER), j.tag, j.steps, s_step, hours))
     more = args.seeds - 1
     print(f"# {args.profile} profile; idle 2-core Xeon with AMX (native bf16), 2 threads; {args.seeds} seeds per model "
           f"(seed 0 committed: {more} more each)")

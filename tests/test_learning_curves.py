@@ -13,6 +13,7 @@ from arssr_core.models import build_model
 from arssr_core.profiles import load_profile
 from arssr_core.study import evaluation, learning_curves
 from arssr_core.study.experiments import baseline_data
+from arssr_core.study.pretrain import cpu_rate
 from arssr_core.train import validate
 
 
@@ -30,7 +31,9 @@ def test_a_runs_curve_is_its_validation_record_on_the_idle_cpu_clock_and_a_conti
     rate = load_profile("cpu")["budget"]["cpu_s_per_step"]["arssr-rdn"]
     assert c["cpu_minutes"].tolist() == pytest.approx([s * rate / 60 for s in (0, 500, 1000, 1500)])
     assert c["fraction"].iloc[-1] == 1.0 and c["scale"].isna().all() and (c["seed"] == 0).all()
-    assert learning_curves._rate_key("rescnn-x2-s1") == "rescnn" and learning_curves._rate_key("arssr-rdn-s2") == "arssr-rdn"
+    rates = load_profile("cpu")["budget"]["cpu_s_per_step"]
+    assert cpu_rate(load_profile("cpu"), "rescnn-x2-s1") == rates["rescnn"]
+    assert cpu_rate(load_profile("cpu"), "arssr-rdn-s2") == rates["arssr-rdn"]
 
 
 def test_the_leader_at_a_budget_is_the_best_at_its_last_validation_before_it_with_cubic_beside():

@@ -13,7 +13,6 @@ range, so its curve shows its own progress, not a level to set beside the per-sc
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterable
 
@@ -27,40 +26,33 @@ from .curves import method_runs
 COLUMNS = ["method", "run", "seed", "scale", "step", "fraction", "cpu_minutes", "val_psnr"]
 
 
-def _rate_key(run: str) -> str:
-    """The ``budget.cpu_s_per_step`` key of a run folder's name: its model (``rescnn-x2-s1`` ->
-    ``rescnn``) or, for an ArSSR run, its tag without the seed (``arssr-rdn-s1`` -> ``arssr-rdn``)."""
-    base = re.sub(r"-s\d+$", "", run)
-    return base.split("-x")[0] if re.search(r"-x\d", base) else base
-
-
 def validation_curves(profile: str, methods: Iterable, seeds: bool = True) -> pd.DataFrame:
     """Long table (:data:`COLUMNS`) of the validation PSNR of every run behind ``methods``
     (evaluation methods; cubic has none) and, with ``seeds``, of each run's finished training
     seeds. ``scale`` is the per-scale network's scale, NaN for an ArSSR run (its samples mix
     scales); ``fraction`` is the step over the run's last step; ``cpu_minutes`` is NaN where the
     profile gives no rate."""
+    from .pretrain import cpu_rate, seed_tag
     from .seeds import finished_seeds
 
-    rates = load_profile(profile).get("budget", {}).get("cpu_s_per_step", {})
+    cfg = load_profile(profile)
     rows = []
     for m in methods:
-        for name, run in method_runs(profile, m):
+        runs = method_runs(profile, m)  # a per-scale network's runs in the order of its scales
+        scales = [float(s) for s in m.scales or ()] if m.kind == "baseline" else [np.nan] * len(runs)
+        for (_, run), scale in zip(runs, scales):
             run = Path(run)
-            folders = [(0, run)] + ([(k, run.parent / f"{run.name}-s{k}") for k in finished_seeds(profile, run)]
-                                    if seeds else [])
-            scale = float(name.rsplit(" x", 1)[1]) if m.kind == "baseline" else np.nan
-            for k, folder in folders:
-                path = folder / "validation.csv"
+            for k in [0] + (finished_seeds(profile, run) if seeds else []):
+                path = run.parent / seed_tag(run.name, k) / "validation.csv"
                 if not path.is_file():
                     continue
                 val = pd.read_csv(path).drop_duplicates("step", keep="last").sort_values("step")
-                rate = rates.get(_rate_key(run.name))
+                rate = cpu_rate(cfg, run.name)
                 last = max(int(val["step"].max()), 1)
                 rows.append(pd.DataFrame({
-                    "method": m.name, "run": folder.name, "seed": k, "scale": scale, "step": val["step"].astype(int),
-                    "fraction": val["step"] / last, "cpu_minutes": val["step"] * rate / 60 if rate else np.nan,
-                    "val_psnr": val["val_psnr"]}))
+                    "method": m.name, "run": path.parent.name, "seed": k, "scale": scale,
+                    "step": val["step"].astype(int), "fraction": val["step"] / last,
+                    "cpu_minutes": val["step"] * rate / 60 if rate else np.nan, "val_psnr": val["val_psnr"]}))
     return pd.concat(rows, ignore_index=True)[COLUMNS] if rows else pd.DataFrame(columns=COLUMNS)
 
 
@@ -105,6 +97,17 @@ def leaders(curves: pd.DataFrame, fractions: Iterable[float] = (1 / 3, 2 / 3, 1.
         out["leads"] = False
         out.loc[nets, "leads"] = out.loc[nets, "val_psnr"] == best
     return out
+
+
+def leaders_table(leaders: pd.DataFrame) -> "pd.io.formats.style.Styler":
+    """:func:`leaders` as the notebook shows it: validation PSNR (dB) by scale and fraction of the
+    budget (rows) and method (columns)."""
+    from .report import table
+
+    wide = leaders.pivot_table(index=["scale", "fraction"], columns="method", values="val_psnr")
+    return table(wide, "Validation PSNR (dB) of the per-scale networks at a third, two thirds and the whole of "
+                       "their budgets (the last validation point at or before it), cubic on the same samples",
+                 decimals=2).format_index("x{:g}".format, axis=0, level=0).format_index("{:.2f}".format, axis=0, level=1)
 
 
 def plot_validation_curves(curves: pd.DataFrame, cubic: dict[float, float] | None = None) -> plt.Figure:

@@ -16,6 +16,7 @@ parallel processes (one thread each): on a GPU they share the device.
 from __future__ import annotations
 
 import os
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -249,6 +250,16 @@ def run_jobs(profile: str, out_root: str | Path, workers: int = 1, chunk: int = 
     return pd.DataFrame(rows).sort_values("tag").reset_index(drop=True)
 
 
+def cpu_rate(cfg: dict[str, Any], tag: str) -> float | None:
+    """Seconds per optimiser step on the idle 2-core CPU (the profile ``cfg``'s
+    ``budget.cpu_s_per_step``) of run ``tag``, keyed by the run's tag (a training seed's
+    ``-s<k>`` dropped) or, for a per-scale network, by its model (``rescnn-x2-s1`` -> ``rescnn``);
+    None where the profile gives no rate."""
+    rates = (cfg.get("budget") or {}).get("cpu_s_per_step", {})
+    base = re.sub(r"-s\d+$", "", tag)
+    return rates.get(base, rates.get(base.split("-x")[0]))
+
+
 def snapshot_steps(run: str | Path) -> list[int]:
     """The steps whose weights a run folder kept (``step-NNNNNN.pt``)."""
     return sorted(int(p.stem.split("-")[1]) for p in Path(run).glob("step-*.pt"))
@@ -288,7 +299,6 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
 
     cfg = load_profile(profile)
     scales = [float(s) for s in (scales or cfg["baselines"]["scales"])]
-    rates = cfg.get("budget", {}).get("cpu_s_per_step", {})
     gt = evaluation_volume(profile)  # the profile's evaluation region (cpu: the whole volume)
     lrs = {s: downsample(gt, s) for s in scales}
     psnr = lambda sr: evaluate(np.clip(sr, 0, 1), gt, normalize=False, metrics=("psnr",))["psnr"]  # noqa: E731
@@ -301,7 +311,7 @@ def score_snapshots(profile: str, out_root: str | Path, scales: list[float] | No
         model, _ = load_sr_model(path, device=dev)
         segs = read_checkpoint(path)["meta"].get("segments") or []
         cont = [g["from_step"] for g in segs if g.get("continued_from")]
-        rate = rates.get(job.tag.split("-x")[0] if job.scale else job.tag)
+        rate = cpu_rate(cfg, job.tag)
         for s in ([job.scale] if job.scale else scales):
             if job.scale:
                 sr = apply_cnn(model, lrs[s], gt.shape, precision="fp32", device=dev)
@@ -356,7 +366,7 @@ def merge_curves(old: pd.DataFrame, new: pd.DataFrame, out_root: str | Path, pro
     last continuation started from, or scored from that continuation: ``continued_from``);
     ``fraction`` and ``cpu_minutes`` follow the current budgets."""
     budget = {j.tag: j.steps for j in jobs(profile)}
-    rates = load_profile(profile).get("budget", {}).get("cpu_s_per_step", {})
+    cfg = load_profile(profile)
     fresh = set(zip(new["tag"], new["step"], new["scale"]))
     start = {tag: continued_from(Path(out_root) / tag) for tag in set(old["tag"]) & set(budget)}  # one read a run
     keep = []
@@ -367,7 +377,7 @@ def merge_curves(old: pd.DataFrame, new: pd.DataFrame, out_root: str | Path, pro
     df = pd.concat([old[keep], new], ignore_index=True)
     for tag, steps in budget.items():
         at = df["tag"] == tag
-        rate = rates.get(tag.split("-x")[0])
+        rate = cpu_rate(cfg, tag)
         df.loc[at, "fraction"] = df.loc[at, "step"] / steps
         if rate:
             df.loc[at, "cpu_minutes"] = df.loc[at, "step"] * rate / 60
