@@ -121,11 +121,12 @@ def key_of(name: str, code: str, args: tuple | list, kwargs: dict) -> str:
 
 def _encode(value: Any, prefix: str = "") -> dict[str, np.ndarray]:
     """Flatten a result into ``.npz`` entries, with its kind under ``<prefix>__kind__``."""
+    if isinstance(value, np.generic):
+        value = value.item()  # a NumPy scalar comes back as the Python number it holds
     if isinstance(value, np.ndarray):
         return {f"{prefix}__kind__": np.array("array"), f"{prefix}value": value}
-    if isinstance(value, (float, int, bool, np.generic)):
-        return {f"{prefix}__kind__": np.array(type(value).__name__ if not isinstance(value, np.generic) else "float"),
-                f"{prefix}value": np.array(value)}
+    if isinstance(value, (float, int, bool)):
+        return {f"{prefix}__kind__": np.array(type(value).__name__), f"{prefix}value": np.array(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         out = {f"{prefix}__kind__": np.array(f"dataclass:{cls.__module__}:{cls.__qualname__}")}

@@ -265,15 +265,24 @@ BLOCK = 32
 BLOCK_FRACTION = 0.5
 
 
+def kept_voxels(exclude: np.ndarray | None) -> np.ndarray | None:
+    """The voxels a score keeps: all but ``exclude`` (a tumour and its rim), None for all."""
+    return None if exclude is None else ~np.asarray(exclude, dtype=bool)
+
+
+def scored_brain(gt: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """The brain the scores count: GT above :data:`BRAIN_LEVEL`, outside ``exclude``."""
+    brain = np.asarray(gt) > BRAIN_LEVEL
+    return brain if exclude is None else brain & kept_voxels(exclude)
+
+
 def scoring_blocks(gt: np.ndarray, block: int = BLOCK, min_fraction: float = BLOCK_FRACTION,
                    exclude: np.ndarray | None = None) -> list:
     """The brain blocks (:data:`BLOCK`) that a table's PSNR and SSIM and a verdict's interval
     share: at least ``min_fraction`` brain, counting only the brain outside ``exclude``."""
     from ..metrics.uncertainty import brain_blocks
 
-    brain = np.asarray(gt) > BRAIN_LEVEL
-    if exclude is not None:
-        brain &= ~np.asarray(exclude, dtype=bool)
+    brain = scored_brain(gt, exclude)
     size = int(block)
     while True:
         try:
@@ -289,9 +298,7 @@ def scoring_region(gt: np.ndarray, exclude: np.ndarray | None = None) -> dict[st
     the brain's voxels (outside ``exclude``) inside them and the share of their voxels that are
     that brain."""
     blocks = scoring_blocks(gt, exclude=exclude)
-    brain = np.asarray(gt) > BRAIN_LEVEL
-    if exclude is not None:
-        brain &= ~np.asarray(exclude, dtype=bool)
+    brain = scored_brain(gt, exclude)
     inside = np.zeros(brain.shape, dtype=bool)
     for b in blocks:
         inside[b] = True
@@ -326,7 +333,7 @@ def score_grid(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], stride:
     fidelity = [m for m in ("psnr", "ssim") if m in metrics and mask is None]
     rest = tuple(m for m in metrics if m not in fidelity)
     blocks = scoring_blocks(gt, exclude=exclude) if fidelity else None
-    keep = None if exclude is None else ~np.asarray(exclude, dtype=bool)
+    keep = kept_voxels(exclude)
     rows = []
     items = [(k, v) for k, v in srs.items() if k[0] != "LR"]
     lo, hi = float(gt.min()), float(gt.max())
@@ -528,7 +535,7 @@ def segmentation_dice(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], 
     from ..metrics import dice
     from ..segment import REGION_NAMES, segment
 
-    keep = None if exclude is None else ~np.asarray(exclude, dtype=bool)
+    keep = kept_voxels(exclude)
 
     def kept(lab: np.ndarray) -> np.ndarray:
         return lab if keep is None else np.where(keep, lab, 0).astype(lab.dtype)
@@ -724,7 +731,7 @@ def interval_terms(gt: np.ndarray, srs: dict[tuple[str, float], np.ndarray], str
     from ..metrics.uncertainty import block_terms
 
     blocks = scoring_blocks(gt, block, min_fraction, exclude=exclude)
-    keep = None if exclude is None else ~np.asarray(exclude, dtype=bool)
+    keep = kept_voxels(exclude)
     lo, hi = float(gt.min()), float(gt.max())
     out = {}
     for key, sr in tqdm([(k, v) for k, v in srs.items() if k[0] != "LR"], desc="block terms", disable=not progress):
