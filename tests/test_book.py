@@ -516,3 +516,21 @@ def test_the_front_pages_budget_leaders_come_from_the_validation_curves(tmp_path
     assert "Ending below cubic" in text and "B at x2 (30.50 vs 31.00 dB)" in text
     text = write([30.0, 30.5, 31.0], [30.5, 29.5, 28.5])
     assert "at a third of the budget the leader was B at x2 (32.50 dB), B at x4 (34.50 dB)" in text
+
+
+def test_the_front_pages_table1_sentence_gives_every_test_subject(tmp_path, monkeypatch):
+    """With two test subjects, Table 1's sentence has a clause for each, by the catalog's title
+    (its name where the catalog has none), each with its own lead of ArSSR over ResCNN."""
+    from arssr_core.study.book import table1_sentence
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    monkeypatch.setattr("arssr_core.data.catalog.records", lambda profile, role=None: [{"name": "a", "title": "Brain A"}])
+    tables = tmp_path / "cpu" / "tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame([{"subject": subj, "method": m, "scale": 2, "psnr": p + off} for subj, off in (("a", 0), ("b", 5))
+                  for m, p in (("ResCNN", 22), ("ArSSR", 23))]).to_csv(tables / "03_main_test.csv", index=False)
+    pd.DataFrame([{"subject": subj, "a": "ResCNN", "b": "ArSSR", "scale": 2, "metric": "psnr", "diff": d, "lo": d - 0.1,
+                   "hi": d + 0.1} for subj, d in (("a", -1.0), ("b", 0.5))]).to_csv(tables / "03_intervals.csv", index=False)
+    text = table1_sentence("cpu")
+    assert "on Brain A, PSNR on its brain blocks: ArSSR 23.00 dB at x2, ResCNN 22.00" in text and "+1.00 [+0.90, +1.10]" in text
+    assert "; on b, PSNR on its brain blocks: ArSSR 28.00 dB at x2" in text and "-0.50 [-0.60, -0.40]" in text

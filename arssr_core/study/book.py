@@ -605,17 +605,43 @@ def method_advice(profile: str) -> str:
 
 
 def table1_sentence(profile: str, scales: tuple[float, ...] = (2, 3, 4)) -> str:
-    """The front page's sentence on Table 1 at the whole budget, from notebook 03's tables: each
-    method's PSNR on the first test subject's brain blocks at ``scales``, and ArSSR's PSNR lead
-    over ResCNN there with its paired interval (``03_intervals``)."""
+    """The front page's sentence on Table 1 at the whole budget, from notebook 03's tables, for
+    every test subject: each method's PSNR on the subject's brain blocks at ``scales``, and
+    ArSSR's PSNR lead over ResCNN there with its paired interval (``03_intervals``)."""
     tables = results_dir(profile) / "tables"
     path = tables / "03_main_test.csv"
     if not path.exists():
         return "*(Table 1 at the whole budget: notebook 03 computes it.)*"
     t = pd.read_csv(path)
-    first = str(t["subject"].iloc[0]) if "subject" in t.columns else None
-    if first is not None:
-        t = t[t["subject"].astype(str) == first]
+    iv_all = pd.read_csv(tables / "03_intervals.csv") if (tables / "03_intervals.csv").exists() else None
+    subjects = list(dict.fromkeys(t["subject"].astype(str))) if "subject" in t.columns else [None]
+    parts = []
+    for subject in subjects:
+        part = _table1_part(t if subject is None else t[t["subject"].astype(str) == subject], iv_all, subject,
+                            scales, _subject_title(profile, subject))
+        if part:
+            parts.append(part)
+    if not parts:
+        return ""
+    return "At the whole budget, Table 1 of notebook 03 (fp32, the kept weights) reads: " + "; ".join(parts) + "."
+
+
+def _subject_title(profile: str, subject: str | None) -> str:
+    """A test subject's title in the prepared catalog (its name where there is none)."""
+    if subject is None:
+        return "the test subject"
+    from ..data import catalog
+
+    try:
+        return next((r.get("title", subject) for r in catalog.records(profile, role="test") if r["name"] == subject),
+                    subject)
+    except ArssrError:  # no prepared catalog here
+        return subject
+
+
+def _table1_part(t: pd.DataFrame, iv: pd.DataFrame | None, subject: str | None, scales: tuple[float, ...],
+                 title: str) -> str:
+    """One subject's clause of :func:`table1_sentence`."""
     t = t[t["scale"].astype(float).isin([float(s) for s in scales])]
     psnr = t.pivot_table(index="method", columns="scale", values="psnr")
     order = [m for m in ("ArSSR", "ResCNN", "DCSRN", "SRCNN3D", "Cubic") if m in psnr.index]
@@ -628,19 +654,15 @@ def table1_sentence(profile: str, scales: tuple[float, ...] = (2, 3, 4)) -> str:
     xs = " / ".join(f"x{float(c):g}" for c in psnr.columns)
     said = f"{order[0]} {row(order[0])} dB at {xs}, " + ", ".join(f"{m} {row(m)}" for m in order[1:])
     lead = ""
-    iv_path = tables / "03_intervals.csv"
-    if iv_path.exists() and {"ArSSR", "ResCNN"} <= set(order):
-        iv = pd.read_csv(iv_path)
-        if first is not None and "subject" in iv.columns:
-            iv = iv[iv["subject"].astype(str) == first]
+    if iv is not None and {"ArSSR", "ResCNN"} <= set(order):
+        if subject is not None and "subject" in iv.columns:
+            iv = iv[iv["subject"].astype(str) == subject]
         iv = iv[(iv["metric"] == "psnr") & (iv["a"] == "ResCNN") & (iv["b"] == "ArSSR")]
         cells = [f"{-r.diff:+.2f} [{-r.hi:+.2f}, {-r.lo:+.2f}]" for r in iv.itertuples()
                  if float(r.scale) in [float(s) for s in scales]]
         if cells:
-            lead = f"; ArSSR's PSNR lead over ResCNN is {' / '.join(cells)} dB (paired 95% intervals)"
-    whose = f"{first}'s" if first else "the test subject's"
-    return (f"At the whole budget, Table 1 of notebook 03 (fp32, PSNR on {whose} brain blocks, the kept "
-            f"weights) reads: {said}{lead}.")
+            lead = f", and ArSSR's PSNR lead over ResCNN is {' / '.join(cells)} dB (paired 95% intervals)"
+    return f"on {title}, PSNR on its brain blocks: {said}{lead}"
 
 
 def thick_slices_sentence(profile: str) -> str:
