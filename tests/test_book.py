@@ -534,3 +534,25 @@ def test_the_front_pages_table1_sentence_gives_every_test_subject(tmp_path, monk
     text = table1_sentence("cpu")
     assert "on Brain A, PSNR on its brain blocks: ArSSR 23.00 dB at x2, ResCNN 22.00" in text and "+1.00 [+0.90, +1.10]" in text
     assert "; on b, PSNR on its brain blocks: ArSSR 28.00 dB at x2" in text and "-0.50 [-0.60, -0.40]" in text
+
+
+def test_the_limitations_page_says_which_models_have_several_seeds_from_the_seed_table(tmp_path, monkeypatch):
+    """The seeds sentence is read from notebook 03's seed table (what was scored), per model and,
+    where a per-scale network's seeds differ by scale, per scale; cubic is no model."""
+    from arssr_core.study.book import seeds_sentence
+
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    tables = tmp_path / "cpu" / "tables"
+    tables.mkdir(parents=True)
+    assert "notebook 03 lists them" in seeds_sentence("cpu")
+    rows = [("Cubic", 0, 2), ("ArSSR", 0, 2), ("ArSSR", 1, 2), ("ArSSR", 2, 2), ("ArSSR", 0, 3), ("ArSSR", 1, 3),
+            ("ArSSR", 2, 3), ("ResCNN", 0, 2), ("ResCNN", 1, 2), ("ResCNN", 0, 3), ("DCSRN", 0, 2), ("DCSRN", 0, 3)]
+    pd.DataFrame([{"method": m, "seed": k, "scale": s, "psnr": 20.0, "subject": subj} for m, k, s in rows
+                  for subj in ("a", "b")]).to_csv(tables / "03_seed_scores.csv", index=False)
+    text = seeds_sentence("cpu")
+    assert text == ("In notebook 03, ArSSR has seeds 0, 1, 2; ResCNN has seeds 0, 1 at x2; seed 0 at x3; "
+                    "DCSRN is one training run (seed 0).")
+    assert "Cubic" not in text
+    pd.DataFrame([{"method": "DCSRN", "seed": 0, "scale": 2, "psnr": 1.0, "subject": "a"}]).to_csv(
+        tables / "03_seed_scores.csv", index=False)
+    assert seeds_sentence("cpu") == "Every model is one training run (seed 0)."

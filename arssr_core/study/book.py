@@ -694,6 +694,37 @@ def thick_slices_sentence(profile: str) -> str:
             f"{span('ArSSR-thick', 'ArSSR-iso', 2)} at 2 mm{at_iso}.")
 
 
+def seeds_sentence(profile: str) -> str:
+    """The limitations page's sentence on training seeds, from notebook 03's ``03_seed_scores``
+    (what was scored, not what is training): each model with several seeds and the scales it
+    has them at; every other model is one run (seed 0)."""
+    path = results_dir(profile) / "tables" / "03_seed_scores.csv"
+    if not path.exists():
+        return "*(Which models have several training seeds: notebook 03 lists them in `03_seed_scores`.)*"
+    df = pd.read_csv(path)
+    df = df[df["method"] != "Cubic"]
+    several, one = [], []
+    for method, g in df.groupby("method", sort=False):
+        by_scale = g.groupby("scale")["seed"].apply(lambda s: tuple(sorted(set(int(k) for k in s))))
+        if max(len(v) for v in by_scale) == 1:
+            one.append(method)
+            continue
+        groups: dict[tuple[int, ...], list[float]] = {}
+        for scale, seeds in by_scale.items():
+            groups.setdefault(seeds, []).append(float(scale))
+        if len(groups) == 1:
+            ((seeds, _),) = groups.items()
+            several.append(f"{method} has seeds {', '.join(map(str, seeds))}")
+        else:
+            several.append(f"{method} has " + "; ".join(
+                f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} at " + "/".join(f"x{x:g}" for x in xs) for seeds, xs in groups.items()))
+    if not several:
+        return "Every model is one training run (seed 0)."
+    rest = (f"{one[0]} is one training run (seed 0)." if len(one) == 1 else
+            f"{', '.join(one)} are one training run each (seed 0)." if one else "no model is a single run.")
+    return f"In notebook 03, {'; '.join(several)}; {rest}"
+
+
 def budget_leaders_sentence(profile: str) -> str:
     """The front page's sentence on who leads at each budget, from notebook 02's
     ``02_budget_leaders`` (validation PSNR of the per-scale networks on their shared held-out
@@ -854,6 +885,8 @@ def build_book(profile: str = "cpu") -> Path:
                 .replace("{thick-slices}", thick_slices_sentence(profile))
         if page == "rerun":
             rest = rest.replace("{method-advice}", method_advice(profile))
+        if page == "limitations":
+            rest = rest.replace("{seeds}", seeds_sentence(profile))
         (stage / f"{page}.md").write_text(head + "\n\n" + _banner(profile) + summary + rest)
     if (res / "figures").exists():
         shutil.copytree(res / "figures", stage / "figures")
