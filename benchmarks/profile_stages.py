@@ -2,9 +2,11 @@
 interval terms, the bootstrap and a figure, on the study's test subject.
 
 Run: ``python benchmarks/profile_stages.py [--profile cpu] [--scales 2 3 4] [--precision fp32]``.
-Nothing is read from or written to the result cache: every stage is computed as a cold
-``make reproduce`` computes it the first time (notebook 03's work on Colin27: the five methods of
-Table 1 at each scale, then their scores and intervals). Segmentation has its own benchmark
+Nothing is read from the result cache or the study's result store: every stage is computed as a
+cold ``make reproduce`` computes it the first time (notebook 03's work on Colin27: the five
+methods of Table 1 at each scale, then their scores and intervals). The scores and interval terms
+use an empty result store of their own in a temporary folder, as a cold run uses the runner's:
+the interval terms reuse the per-slice and per-block results the scores computed. Segmentation has its own benchmark
 (``benchmarks/bench_segment.py``) and the per-notebook, per-cell times of a whole run are in
 ``benchmarks/results/time_by_cell.txt``. The CPU is shared with whatever else runs: the script
 prints the matmul rate it got first, so that timings can be read against the share of the
@@ -15,7 +17,9 @@ machine it had. Prints figures only; the committed output is
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from arssr_core import store
 from arssr_core.data.degrade import downsample
 from arssr_core.metrics import FULL_REFERENCE, evaluate
 from arssr_core.study import evaluation, report
@@ -71,6 +76,7 @@ def main() -> None:
     for metric in FULL_REFERENCE:
         with stage("metric", f"{metric} (one volume)"):
             evaluate(x, gt, normalize=False, stride=stride, metrics=(metric,))
+    os.environ[store.ENV] = tempfile.mkdtemp(prefix="arssr-profile-store-")  # empty, as a cold run's store
     with stage("scores", f"score_grid ({len(srs)} volumes)"):
         table = evaluation.score_grid(gt, srs, stride=stride, progress=False)
     with stage("terms", f"interval_terms ({len(srs)} volumes)"):
