@@ -83,6 +83,8 @@ def test_a_page_whose_record_no_longer_matches_the_code_says_so(tmp_path):
     fresh = {"key": run_key(nb, {"profile": "cpu"}), "params": {"profile": "cpu"}}
     assert not is_stale(nb.name, fresh)
     assert is_stale(nb.name, {**fresh, "key": "0" * 64})
+    from arssr_core.study.book import STALE_BANNER, stale_reason
+    assert "code, profile or notebook" in STALE_BANNER.format(reason=stale_reason(nb.name, {**fresh, "key": "0" * 64}))
     assert not is_stale(nb.name, None)  # no record: nothing to compare
 
 

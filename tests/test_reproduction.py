@@ -346,6 +346,7 @@ def test_a_seed_that_finishes_later_stales_exactly_the_notebooks_that_score_seed
     assert pipeline.seed_census("cpu")["rescnn-x2"] == [1]
     assert not pipeline.is_current(NB, scoring) and pipeline.is_current(NB, other)
     assert book.is_stale(NB.name, scoring) and not book.is_stale(NB.name, other)
+    assert "training seeds that have finished since" in book.stale_reason(NB.name, scoring)  # the page says why
 
 
 def test_each_kernel_keeps_its_results_in_the_profiles_store(tmp_path, tiny_study):

@@ -35,27 +35,39 @@ SMOKE_BANNER = (
 
 
 STALE_BANNER = (
-    "```{caution}\nThis page's results were computed **before the current code, profile or notebook** "
-    "(its run record's key no longer matches): its numbers are those of an earlier state of the study, "
-    "kept until `make reproduce` reruns it. The provenance box below says when it ran.\n```\n"
+    "```{{caution}}\nThis page's results were computed **before {reason}**: its numbers are those of an "
+    "earlier state of the study, kept until `make reproduce` reruns it. The provenance box below says when "
+    "it ran.\n```\n"
 )
 
 
-def is_stale(name: str, record: dict | None) -> bool:
-    """True when the executed notebook ``name`` was run with code, profile or source that have
-    changed since (its record's key), or read an input file (weights, data) whose content here
-    differs from the recorded one, or used the training seeds and a seed has finished since
-    (:func:`arssr_core.study.pipeline.census_unchanged`). Input files this machine does not have (a fresh clone
-    before ``arssr data prepare``) cannot be checked: they do not make a page stale."""
+def stale_reason(name: str, record: dict | None) -> str | None:
+    """Why the executed notebook ``name`` no longer matches the current state, as the end of
+    "computed before ...", or None when it matches: its code, profile or source changed since
+    (its record's key); it used the training seeds and a seed has finished since
+    (:func:`arssr_core.study.pipeline.census_unchanged`); or it read an input file (weights,
+    data) whose content here differs from the recorded one. Input files this machine does not
+    have (a fresh clone before ``arssr data prepare``) cannot be checked: they do not make a
+    page stale."""
     from .pipeline import census_unchanged, input_path, inputs_unchanged, record_key
 
     src = REPO_ROOT / "notebooks" / name
     if not record or not src.exists():
-        return False
-    if record.get("key") != record_key(src, record) or not census_unchanged(record):
-        return True
+        return None
+    if record.get("key") != record_key(src, record):
+        return "the current code, profile or notebook (its run record's key no longer matches)"
+    if not census_unchanged(record):
+        return ("the training seeds that have finished since (it scores every finished seed, and its record "
+                "lists fewer)")
     here = {k: v for k, v in (record.get("inputs") or {}).items() if input_path(k).is_file()}
-    return not inputs_unchanged({**record, "inputs": here})
+    if not inputs_unchanged({**record, "inputs": here}):
+        return "the current content of an input file it read (weights or data changed since)"
+    return None
+
+
+def is_stale(name: str, record: dict | None) -> bool:
+    """True when :func:`stale_reason` has a reason: the page's results are not the current state's."""
+    return stale_reason(name, record) is not None
 
 
 def _banner(profile: str) -> str:
@@ -185,7 +197,8 @@ def prepare_notebook(src: Path, dst: Path, profile: str, record: dict | None = N
         caption_cell = _figure_captions(cell, figures_seen) if cell["cell_type"] == "code" else None
         if caption_cell:
             cells.append(caption_cell)
-    stale = STALE_BANNER if is_stale(src.name, record) else ""
+    reason = stale_reason(src.name, record)
+    stale = STALE_BANNER.format(reason=reason) if reason else ""
     box = {"cell_type": "markdown", "metadata": {}, "source": stale + run_with(params, record, commit, defaults)}
     first = 1 if cells and cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith("#") else 0
     cells.insert(first, box)
