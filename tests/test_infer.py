@@ -280,6 +280,34 @@ def test_cnn_tiles_are_sized_by_memory_and_stitch_exactly(lr_volume, monkeypatch
     assert np.abs(whole - cubic(lr_volume, out_shape)).max() > 1e-3 * scale
 
 
+def test_plain_conv_stacks_run_channels_last_on_the_cpu_with_the_same_output(lr_volume):
+    """ResCNN and SRCNN3D declare channels-last (faster in oneDNN's fp32 convolutions); DCSRN
+    does not; on a GPU every network keeps the default layout. The engine's output, tiled or
+    whole, equals the network run in the default layout to float32 rounding."""
+    from arssr_core.infer import engine
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert engine.memory_format(build_model("rescnn"), cpu) == torch.channels_last_3d
+    assert engine.memory_format(build_model("srcnn3d"), cpu) == torch.channels_last_3d
+    assert engine.memory_format(build_model("dcsrn"), cpu) == torch.contiguous_format
+    assert engine.memory_format(build_model("rescnn"), gpu) == torch.contiguous_format
+
+    torch.manual_seed(0)
+    cnn = build_model("rescnn", channels=8, layers=6, scale=2.0).eval()
+    for conv in [m for m in cnn.body if isinstance(m, torch.nn.Conv3d)]:
+        torch.nn.init.normal_(conv.weight, std=0.1)
+    out_shape = (28, 32, 24)
+    fast = apply_cnn(cnn, lr_volume, out_shape)
+    tiled = apply_cnn(cnn, lr_volume, out_shape, max_tile_voxels=9000)
+    cnn.channels_last = False  # this instance in the default layout
+    cnn = cnn.to(memory_format=torch.contiguous_format)
+    plain = apply_cnn(cnn, lr_volume, out_shape)
+    scale = float(plain.max() - plain.min())
+    assert np.abs(plain - cubic(lr_volume, out_shape)).max() > 1e-3 * scale  # the network does something
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(tiled, plain, rtol=0, atol=1e-5 * scale)
+
+
 # ----------------------------------------------------------------------------- command line
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,8 @@ from .grid import GridRequest, OutputGrid, output_grid
 #: 2: separable interpolation, block-wise decoding, RDN by depth slabs (equal to 1 within 5e-6).
 #: 3: inputs on the models' scale by the training rule (data.intensity, robust), not min-max.
 ENGINE_VERSION = 3
+#: (Channels-last per-scale CNNs, :func:`memory_format`, kept 3: their outputs differ from the
+#: default layout's by float32 summation order alone, as the same run's on another CPU kind.)
 
 #: Decoder points per call (4,096: its activations, about 4 MiB per layer, stay in the CPU's
 #: caches; much faster there than large calls: ``benchmarks/bench_infer.py``).
@@ -396,6 +398,17 @@ def check_baseline_scale(model: nn.Module, in_shape: Sequence[int], out_shape: S
     return float(s)
 
 
+def memory_format(model: nn.Module, device: torch.device) -> torch.memory_format:
+    """Memory layout a same-grid CNN runs in: channels-last (NDHWC) on the CPU for a model that
+    declares ``channels_last = True`` (plain conv stacks: ResCNN, SRCNN3D; oneDNN's fp32
+    convolutions run them 1.2-1.3x faster so, ``benchmarks/bench_memory_format.py``), the default
+    layout otherwise (DCSRN's and RDN's concatenations ran slower channels-last). The outputs
+    differ only by the summation order of float32 convolutions (max 1e-6 of the [0, 1] scale)."""
+    if getattr(model, "channels_last", False) and torch.device(device).type == "cpu":
+        return torch.channels_last_3d
+    return torch.contiguous_format
+
+
 def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, precision: str = "fp32",
               device: str | torch.device = "cpu", max_tile_voxels: int | None = None,
               halo: int | None = DEFAULT_HALO, progress: bool = False, timings: dict | None = None) -> np.ndarray:
@@ -416,7 +429,9 @@ def apply_cnn(model: nn.Module, lr: np.ndarray, out_shape: Sequence[int], *, pre
     model = model.to(dev).eval()
     t1 = time.perf_counter()
     with torch.inference_mode():
-        x = torch.from_numpy(up)[None, None].to(dev)
+        fmt = memory_format(model, dev)
+        model = model.to(memory_format=fmt)
+        x = torch.from_numpy(up)[None, None].to(dev).contiguous(memory_format=fmt)
 
         def fn(t: torch.Tensor) -> torch.Tensor:
             with autocast(dev, precision):

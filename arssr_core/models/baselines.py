@@ -21,6 +21,9 @@ class SRCNN3D(nn.Module):
     Input and output (B, 1, D, H, W) on the HR grid. Parameters with the defaults: 52,801.
     """
 
+    #: A plain conv stack: inference runs it channels-last on the CPU (``infer.engine.memory_format``).
+    channels_last = True
+
     def __init__(self, f1: int = 9, f2: int = 1, f3: int = 5, n1: int = 64, n2: int = 32,
                  scale: float | None = None):
         super().__init__()

@@ -57,6 +57,9 @@ class ResCNN(nn.Module):
     #: The network adds its output to its (cubic-upsampled) input: its starting point is that input.
     residual = True
 
+    #: A plain conv stack: inference runs it channels-last on the CPU (``infer.engine.memory_format``).
+    channels_last = True
+
     def __init__(self, channels: int = 64, layers: int = 20, scale: float | None = None):
         super().__init__()
         self.scale = scale
