@@ -536,6 +536,12 @@ def test_the_front_pages_table1_sentence_gives_every_test_subject(tmp_path, monk
     text = table1_sentence("cpu")
     assert "on Brain A, PSNR on its brain blocks: ArSSR 23.00 dB at x2, ResCNN 22.00" in text and "+1.00 [+0.90, +1.10]" in text
     assert "; on b, PSNR on its brain blocks: ArSSR 28.00 dB at x2" in text and "-0.50 [-0.60, -0.40]" in text
+    assert "seeds" not in text  # one run each: block intervals
+    iv = pd.read_csv(tables / "03_intervals.csv").assign(seeds=["3/2", "1/1"])
+    iv.to_csv(tables / "03_intervals.csv", index=False)
+    text = table1_sentence("cpu")
+    assert "+1.00 [+0.90, +1.10] dB (paired 95% intervals; at x2 over training seeds and blocks together)" in text
+    assert "-0.50 [-0.60, -0.40] dB (paired 95% intervals)" in text
 
 
 def test_the_limitations_page_says_which_models_have_several_seeds_from_the_seed_table(tmp_path, monkeypatch):

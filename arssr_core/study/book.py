@@ -671,10 +671,13 @@ def _table1_part(t: pd.DataFrame, iv: pd.DataFrame | None, subject: str | None, 
         if subject is not None and "subject" in iv.columns:
             iv = iv[iv["subject"].astype(str) == subject]
         iv = iv[(iv["metric"] == "psnr") & (iv["a"] == "ResCNN") & (iv["b"] == "ArSSR")]
-        cells = [f"{-r.diff:+.2f} [{-r.hi:+.2f}, {-r.lo:+.2f}]" for r in iv.itertuples()
-                 if float(r.scale) in [float(s) for s in scales]]
+        iv = iv[iv["scale"].astype(float).isin([float(s) for s in scales])]
+        cells = [f"{-r.diff:+.2f} [{-r.hi:+.2f}, {-r.lo:+.2f}]" for r in iv.itertuples()]
+        seeded = [f"x{float(r.scale):g}" for r in iv.itertuples()
+                  if "seeds" in iv.columns and any(int(k) > 1 for k in str(r.seeds).split("/") if k.isdigit())]
+        how = (f"; at {', '.join(seeded)} over training seeds and blocks together" if seeded else "")
         if cells:
-            lead = f", and ArSSR's PSNR lead over ResCNN is {' / '.join(cells)} dB (paired 95% intervals)"
+            lead = f", and ArSSR's PSNR lead over ResCNN is {' / '.join(cells)} dB (paired 95% intervals{how})"
     return f"on {title}, PSNR on its brain blocks: {said}{lead}"
 
 
