@@ -26,15 +26,7 @@ import torch
 from arssr_core.models.baselines import DCSRN, SRCNN3D
 from arssr_core.models.rdn import RDN
 from arssr_core.models.rescnn import ResCNN
-
-
-def matmul_rate(n: int = 1024, reps: int = 20) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+from profile_stages import matmul_rate  # benchmarks/ is the script's folder, first on sys.path
 
 
 def timed(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:

@@ -728,12 +728,9 @@ def seeds_sentence(profile: str) -> str:
         groups: dict[tuple[int, ...], list[float]] = {}
         for scale, seeds in by_scale.items():
             groups.setdefault(seeds, []).append(float(scale))
-        if len(groups) == 1:
-            ((seeds, _),) = groups.items()
-            several.append(f"{method} has seeds {', '.join(map(str, seeds))}")
-        else:
-            several.append(f"{method} has " + "; ".join(
-                f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} at " + "/".join(f"x{x:g}" for x in xs) for seeds, xs in groups.items()))
+        several.append(f"{method} has " + "; ".join(
+            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+            + ("" if len(groups) == 1 else " at " + "/".join(f"x{x:g}" for x in xs)) for seeds, xs in groups.items()))
     if not several:
         return "Every model is one training run (seed 0)."
     rest = (f"{one[0]} is one training run (seed 0)." if len(one) == 1 else
