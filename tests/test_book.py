@@ -466,12 +466,19 @@ def test_the_front_page_shows_the_paper_claims_in_its_words_and_order(tmp_path, 
                   {"section": "4.2", "paper": q, "quantifier": "all", "reading": "ArSSR above cubic", "verdict": "held",
                    "evidence": "6 of 6 cells for", "caveat": "c"},
                   {"section": "4.6", "paper": "While for LPC-SI [47], ...", "quantifier": "all", "reading": "SRResNet best",
-                   "verdict": "inconclusive", "evidence": "0 of 3 cells for", "caveat": "c"}]
+                   "verdict": "inconclusive", "evidence": "0 of 3 cells for", "caveat": "c"},
+                  {"section": "4.6", "paper": "While for LPC-SI [47], ...", "quantifier": "all", "reading": "on both subjects",
+                   "verdict": "inconclusive", "evidence": "colin27: held, 3 of 3 cells for; x2 PSI: vs A +0.1 | "
+                                                          "mrbraintumor2: did not hold, 0 of 3 cells for; x4 PSI: vs A -0.2",
+                   "caveat": "c"}]
                  ).to_csv(tmp_path / "cpu" / "tables" / "08_paper_claims.csv", index=False)
     page = paper_scorecard("cpu", {"08": "08_figures"})
     assert page.count(q) == 1 and page.index("§4.2") < page.index("§4.6")
     assert "*ResCNN best* (all): **did not hold**; 0 of 6 cells for." in page
-    assert "**1 held**, **1 did not hold**, **1 inconclusive**, **0 untestable**" in page
+    # a claim judged on two subjects shows both subjects' counts, not only the first's
+    assert ("*on both subjects* (all): **inconclusive**; colin27: held, 3 of 3 cells for; "
+            "mrbraintumor2: did not hold, 0 of 3 cells for." in page)
+    assert "**1 held**, **1 did not hold**, **2 inconclusive**, **0 untestable**" in page
 
 
 def test_the_front_pages_table1_sentence_reads_the_results_tables(tmp_path, monkeypatch):

@@ -830,8 +830,15 @@ def paper_scorecard(profile: str, pages: dict[str, str]) -> str:
     for quote, rows in df.groupby("paper", sort=False):
         lines.append(f"\n**§{rows['section'].iloc[0]}** “{quote}”\n")
         for r in rows.itertuples():
-            lines.append(f"- *{r.reading}* ({r.quantifier}): **{r.verdict}**; {str(r.evidence).split(';')[0]}.")
+            lines.append(f"- *{r.reading}* ({r.quantifier}): **{r.verdict}**; {evidence_counts(r.evidence)}.")
     return "\n".join(lines) + "\n"
+
+
+def evidence_counts(evidence: object) -> str:
+    """The counts of a verdict's evidence without its cell-by-cell details: the text before the
+    first ``;`` of each subject's clause (clauses are joined by `` | ``), so that a claim judged on
+    several subjects shows every subject's count, not only the first's."""
+    return "; ".join(clause.split(";")[0].strip() for clause in str(evidence).split(" | "))
 
 
 def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) -> str:
