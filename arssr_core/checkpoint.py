@@ -19,6 +19,20 @@ from .models import build_model
 FORMAT = "arssr-checkpoint-v1"
 
 
+def _plain(x: Any) -> Any:
+    """``x`` (a checkpoint's meta) with every subclass of str, int, float or bool inside dicts,
+    lists and tuples turned into the builtin (a :class:`arssr_core.profiles.Profile` into its
+    name), so that the file loads with ``weights_only=True``, which refuses classes it does not know."""
+    if type(x) is dict:
+        return {_plain(k): _plain(v) for k, v in x.items()}
+    if type(x) in (list, tuple):
+        return type(x)(_plain(v) for v in x)
+    for kind in (bool, int, float, str):
+        if isinstance(x, kind) and type(x) is not kind:
+            return kind(x)
+    return x
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, train_state: dict[str, Any] | None = None,
                     meta: dict[str, Any] | None = None) -> Path:
     """Write ``{"format", "spec", "state_dict", "train_state", "meta"}`` atomically."""
@@ -31,7 +45,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, train_state: dict[str, A
         "spec": spec,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "train_state": train_state,
-        "meta": meta or {},
+        "meta": _plain(meta or {}),
     }
     with atomic_path(path, suffix=".tmp") as tmp:
         torch.save(blob, tmp)

@@ -85,6 +85,20 @@ def test_save_unwraps_a_wrapper_with_module(tmp_path):
     assert list(loaded.state_dict()) == list(model.state_dict())
 
 
+def test_meta_of_subclassed_values_is_stored_plain_and_loads_weights_only(tmp_path):
+    """A notebook passes a :class:`Profile` (a str subclass) down; the run's meta must still be
+    readable with ``weights_only=True``, so the profile is stored as its name."""
+    import numpy as np
+
+    from arssr_core.profiles import Profile
+
+    meta = {"profile": Profile("smoke"), "best_val_psnr": np.float64(29.5), "data": [Profile("smoke")]}
+    save_checkpoint(tmp_path / "m.pt", tiny(), meta=meta)
+    got = read_checkpoint(tmp_path / "m.pt")["meta"]
+    assert got == {"profile": "smoke", "best_val_psnr": 29.5, "data": ["smoke"]}
+    assert type(got["profile"]) is str and type(got["best_val_psnr"]) is float
+
+
 def test_other_model_is_refused_naming_both(tmp_path):
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "dcsrn.pt", build_model("dcsrn", scale=2.0))

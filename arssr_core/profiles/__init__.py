@@ -49,17 +49,67 @@ def check_overrides(name: str, overrides: dict[str, Any]) -> None:
             done.append(part)
 
 
-def load_profile(name: str = DEFAULT, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The settings of profile ``name``; the run's overrides (:func:`run_overrides`), then
-    ``overrides`` (dotted keys, e.g. ``arssr.train.steps``) win."""
+def _read(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Profile ``name``'s YAML with the run's overrides (:func:`run_overrides`), then
+    ``overrides`` (dotted keys, e.g. ``arssr.train.steps``), applied."""
     path = PROFILE_DIR / f"{name}.yaml"
     if not path.exists():
         raise ArssrError(f"unknown profile '{name}'; available: {', '.join(available())}")
     cfg = yaml.safe_load(path.read_text())
-    for key, value in {**run_overrides(name), **(overrides or {})}.items():
+    _apply(cfg, {**run_overrides(name), **(overrides or {})})
+    return cfg
+
+
+def _apply(cfg: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for key, value in overrides.items():
         node = cfg
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = copy.deepcopy(value)
-    return cfg
+
+
+class Profile(str):
+    """A profile loaded once, to be passed down: its name (it *is* that string, so results
+    folders, run records and catalogs use it as before) and ``settings``, the YAML with the run's
+    overrides applied when it was made. :func:`load_profile` hands out a copy of those settings
+    without reading the file again, so every function a notebook calls with one ``Profile`` reads
+    the same configuration, overrides included.
+
+    ``Profile("cpu")`` reads the file; ``Profile(p)`` of a ``Profile`` is ``p`` itself."""
+
+    settings: dict[str, Any]
+
+    def __new__(cls, name: str = DEFAULT, overrides: dict[str, Any] | None = None) -> "Profile":
+        if isinstance(name, Profile) and not overrides:
+            return name
+        self = super().__new__(cls, str(name))
+        self.settings = _read(str(name), overrides) if not isinstance(name, Profile) else \
+            _with(name.settings, overrides or {})
+        return self
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (str(self), self.settings))
+
+
+def _with(settings: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(settings)
+    _apply(out, overrides)
+    return out
+
+
+def _rebuild(name: str, settings: dict[str, Any]) -> Profile:
+    """Unpickle a :class:`Profile` with the settings it was sent with (no file read)."""
+    self = str.__new__(Profile, name)
+    self.settings = settings
+    return self
+
+
+def load_profile(name: str = DEFAULT, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings of profile ``name`` (a copy: a caller may change it freely); the run's
+    overrides (:func:`run_overrides`), then ``overrides`` (dotted keys, e.g.
+    ``arssr.train.steps``) win. Given a :class:`Profile`, its settings as they were loaded (the
+    file is not read again), with ``overrides`` on top."""
+    if isinstance(name, Profile):
+        return _with(name.settings, overrides or {})
+    return _read(name, overrides)
