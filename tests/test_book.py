@@ -213,6 +213,8 @@ def test_requests_keep_their_order_and_a_request_a_method_cannot_make_shows_a_da
     assert "ResCNN 0.1000 0.7000 1.1000 0.7000 — —" in text
     flat = report.table(pd.DataFrame({"id": ["a", "b"], "masks": ["lesion", float("nan")]})).to_html()
     assert ">nan<" not in flat and ">lesion<" in flat
+    change = report.table(pd.DataFrame({"method": ["ArSSR"], "scale": [2.5], "from": [2.0], "diff": [-0.01]})).to_html()
+    assert ">x2.5<" in change and ">x2<" in change and "2.0000" not in change  # a change "from" a scale reads as one
     assert evaluation.metric_label("lpc_si") == "LPC-SI" and evaluation.metric_label("profile_spread") == "profile spread"
 
 

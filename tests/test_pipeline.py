@@ -31,6 +31,45 @@ def test_every_numbered_notebook_exists_clean_with_parameters():
         assert "profile" in pipeline._declared_parameters(p)
 
 
+def _shown_by_returning() -> set[str]:
+    """The functions of ``report`` whose table the caller must display (they return it)."""
+    import ast
+    import inspect
+
+    from arssr_core.study import report
+
+    def returns_table(f: ast.FunctionDef) -> bool:
+        styler = f.returns is not None and "Styler" in ast.unparse(f.returns)
+        return styler or any(isinstance(n, ast.Return) and isinstance(n.value, ast.Call)
+                             and getattr(n.value.func, "id", "") == "_html" for n in ast.walk(f))
+
+    tree = ast.parse(inspect.getsource(report))
+    return {f.name for f in tree.body if isinstance(f, ast.FunctionDef) and not f.name.startswith("_")
+            and returns_table(f)}
+
+
+def test_no_notebook_drops_a_table_it_makes():
+    """A table that ``report`` returns is shown only as a cell's last expression or through
+    ``display``; one made anywhere else (mid-cell, in a loop) never reaches the reader."""
+    import ast
+
+    shown = _shown_by_returning()
+    assert {"table", "paper_tables", "metric_tables", "scale_table", "settings_table"} <= shown
+    dropped = []
+    for p in NOTEBOOKS:
+        for i, c in enumerate(json.loads(p.read_text())["cells"]):
+            if c["cell_type"] != "code":
+                continue
+            tree = ast.parse("".join(c["source"]))
+            last = tree.body[-1] if tree.body else None
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Expr) and node is not last and isinstance(node.value, ast.Call)
+                        and isinstance(node.value.func, ast.Attribute) and node.value.func.attr in shown
+                        and getattr(node.value.func.value, "id", "") == "report"):
+                    dropped.append(f"{p.name} cell {i} line {node.lineno}: report.{node.value.func.attr}")
+    assert not dropped, dropped
+
+
 def test_parse_params():
     assert pipeline.parse_params("scales=[2,4] stride=2") == {"scales": [2, 4], "stride": 2}
     assert pipeline.parse_params("scales=[2, 4]; encoder=rdn") == {"scales": [2, 4], "encoder": "rdn"}

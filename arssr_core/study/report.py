@@ -58,8 +58,9 @@ def table(df: pd.DataFrame, caption: str | None = None,
             sty = sty.format(precision=decimals or DECIMALS.get(c, 4), subset=[c], na_rep="")
         if df.columns.name == "scale":  # a table pivoted by scale: its headers read x2, x2.5
             sty = sty.format_index(_request_label, axis=1)
-        if "scale" in num:  # a scale column reads as the tables' headers: x2, x2.5
-            sty = sty.format(lambda v: f"x{v:g}" if pd.notna(v) else "", subset=["scale"])
+        for c in ("scale", "from"):  # a scale column (and the scale a change is from) reads as the headers: x2, x2.5
+            if c in num:
+                sty = sty.format(lambda v: f"x{v:g}" if pd.notna(v) else "", subset=[c])
         if "metric" in df.columns and df["metric"].isin(list(BETTER)).any():  # psnr -> PSNR
             sty = sty.format(lambda v: metric_label(v) if v in BETTER else v, subset=["metric"])
         sty = sty.hide(axis="index") if isinstance(df.index, pd.RangeIndex) else sty
