@@ -215,6 +215,8 @@ def test_requests_keep_their_order_and_a_request_a_method_cannot_make_shows_a_da
     assert ">nan<" not in flat and ">lesion<" in flat
     change = report.table(pd.DataFrame({"method": ["ArSSR"], "scale": [2.5], "from": [2.0], "diff": [-0.01]})).to_html()
     assert ">x2.5<" in change and ">x2<" in change and "2.0000" not in change  # a change "from" a scale reads as one
+    spread = report.table(pd.DataFrame({"method": ["ArSSR"], "seeds": [2], "psnr_mean": [26.5], "lpc_si_range": [0.01]})).to_html()
+    assert ">PSNR mean<" in spread and ">LPC-SI range<" in spread and ">seeds<" in spread  # headers as a reader writes them
     assert evaluation.metric_label("lpc_si") == "LPC-SI" and evaluation.metric_label("profile_spread") == "profile spread"
 
 

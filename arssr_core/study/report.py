@@ -58,6 +58,8 @@ def table(df: pd.DataFrame, caption: str | None = None,
             sty = sty.format(precision=decimals or DECIMALS.get(c, 4), subset=[c], na_rep="")
         if df.columns.name == "scale":  # a table pivoted by scale: its headers read x2, x2.5
             sty = sty.format_index(_request_label, axis=1)
+        else:  # psnr -> PSNR, lpc_si_mean -> LPC-SI mean
+            sty = sty.format_index(_column_label, axis=1)
         for c in ("scale", "from"):  # a scale column (and the scale a change is from) reads as the headers: x2, x2.5
             if c in num:
                 sty = sty.format(lambda v: f"x{v:g}" if pd.notna(v) else "", subset=[c])
@@ -68,6 +70,19 @@ def table(df: pd.DataFrame, caption: str | None = None,
     if caption:
         sty = sty.set_caption(caption)
     return sty
+
+
+def _column_label(col: object) -> object:
+    """A column header for a reader: a metric (``psnr``) or a metric's statistic
+    (``lpc_si_range``) in the metric's own writing (``PSNR``, ``LPC-SI range``); others as they are."""
+    if not isinstance(col, str):
+        return col
+    for m in sorted(BETTER, key=len, reverse=True):
+        if col == m:
+            return metric_label(m)
+        if col.startswith(m + "_"):
+            return f"{metric_label(m)} {col[len(m) + 1:].replace('_', ' ')}"
+    return col
 
 
 def scale_table(long: pd.DataFrame, value: str, caption: str | None = None,
