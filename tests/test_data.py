@@ -556,3 +556,18 @@ def test_a_box_grows_about_its_centre_to_sides_the_per_scale_networks_map_back_o
     assert box[0] == slice(45, 201) and box[2].start >= 0 and box[2].stop <= 130
     assert grow_to_multiple((slice(0, 20),), (30,), 12) == (slice(0, 24),)
     assert grow_to_multiple((slice(2, 28),), (30,), 12) == (slice(3, 27),)  # 26 -> 36 too long: 24, centred
+
+
+def test_catalog_titles_name_each_record_for_a_reader_and_are_empty_before_prepare(tmp_path, monkeypatch):
+    from arssr_core.data import catalog
+
+    monkeypatch.setenv("ARSSR_DATA", str(tmp_path))
+    assert catalog.titles("cpu") == {}  # never prepared here: callers show the ids
+    folder = tmp_path / "prepared" / "cpu"
+    folder.mkdir(parents=True)
+    (folder / catalog.CATALOG).write_text(json.dumps({"records": [
+        {"id": "test/colin27", "role": "test", "name": "colin27", "title": "Colin27"},
+        {"id": "test/x", "role": "test", "name": "x"},
+        {"id": "train/mni", "role": "train", "name": "mni", "title": "MNI152"}]}))
+    assert catalog.titles("cpu") == {"colin27": "Colin27", "x": "x"}
+    assert catalog.titles("cpu", role="train") == {"mni": "MNI152"}

@@ -215,9 +215,9 @@ def test_a_paper_claim_on_two_test_subjects_stands_only_where_they_agree(tmp_pat
     split = judge(claim, "cpu")
     assert split["verdict"] == "inconclusive" and "disagree" in split["caveat"]
     assert split["evidence"].startswith("one: held") and "two: inconclusive" in split["evidence"]
-    from arssr_core.study import paper_claims
+    from arssr_core.data import catalog
 
-    monkeypatch.setattr(paper_claims, "_subject_titles", lambda profile: {"one": "Subject One"})  # the catalog's titles
+    monkeypatch.setattr(catalog, "titles", lambda profile: {"one": "Subject One"})  # the catalog's titles
     named = judge(claim, "cpu")
     assert named["evidence"].startswith("Subject One: held") and "two: inconclusive" in named["evidence"]
     assert "test subjects: Subject One, two" in named["caveat"]

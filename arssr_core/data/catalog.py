@@ -51,6 +51,15 @@ def records(profile: str, role: str | None = None, kind: str | None = None,
     return out
 
 
+def titles(profile: str, role: str = "test") -> dict[str, str]:
+    """Each record's name for a reader (its ``title``, else its name), by name; empty where the
+    profile was never prepared (callers then show the names)."""
+    try:
+        return {r["name"]: r.get("title", r["name"]) for r in records(profile, role=role)}
+    except DataError:
+        return {}
+
+
 def record(profile: str, rec_id: str) -> dict[str, Any]:
     """One record by id (``"<role>/<name>"``)."""
     for r in load_catalog(profile)["records"]:

@@ -84,8 +84,7 @@ class Profile(str):
         if isinstance(name, Profile) and not overrides:
             return name
         self = super().__new__(cls, str(name))
-        self.settings = _read(str(name), overrides) if not isinstance(name, Profile) else \
-            _with(name.settings, overrides or {})
+        self.settings = load_profile(name, overrides)
         return self
 
     def __reduce__(self) -> tuple:

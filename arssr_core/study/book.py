@@ -641,15 +641,9 @@ def table1_sentence(profile: str, scales: tuple[float, ...] = (2, 3, 4)) -> str:
 
 def _subject_title(profile: str, subject: str | None) -> str:
     """A test subject's title in the prepared catalog (its name where there is none)."""
-    if subject is None:
-        return "the test subject"
-    from ..data import catalog
+    from ..data.catalog import titles
 
-    try:
-        return next((r.get("title", subject) for r in catalog.records(profile, role="test") if r["name"] == subject),
-                    subject)
-    except ArssrError:  # no prepared catalog here
-        return subject
+    return "the test subject" if subject is None else titles(profile).get(subject, subject)
 
 
 def _table1_part(t: pd.DataFrame, iv: pd.DataFrame | None, subject: str | None, scales: tuple[float, ...],

@@ -376,18 +376,6 @@ def _by_subject(claim: PaperClaim, scores: pd.DataFrame, intervals: pd.DataFrame
     return out
 
 
-def _subject_titles(profile: str) -> dict[str, str]:
-    """Each test subject's name for a reader (the catalog's ``title``), by its id; empty where
-    the profile's data are not prepared (the ids are shown then)."""
-    from ..data import catalog
-    from ..errors import DataError
-
-    try:
-        return {r["name"]: r.get("title", r["name"]) for r in catalog.records(profile, role="test")}
-    except DataError:
-        return {}
-
-
 def judge(claim: PaperClaim, profile: str) -> dict:
     """The scorecard row of one claim: section, the paper's sentence, its quantifier, the study's
     reading, the verdict, the deciding evidence and a caveat that names what decided it. A table
@@ -409,7 +397,9 @@ def judge(claim: PaperClaim, profile: str) -> dict:
         return {**row, "verdict": "untestable", "evidence": "no cell with the claimed methods",
                 "caveat": f"{claim.table} lacks {claim.winner or ', '.join(claim.others or ())} "
                           "or the methods it is compared with"}
-    titles = _subject_titles(profile)
+    from ..data.catalog import titles as catalog_titles
+
+    titles = catalog_titles(profile)
     judged = [(titles.get(subj, subj), cells, st) for subj, cells, st in judged]  # a reader's name for each subject
     statuses = [st for _, _, st in judged]
     status = statuses[0] if len(set(statuses)) == 1 else "inconclusive"
