@@ -474,15 +474,20 @@ def test_the_front_page_shows_the_paper_claims_in_its_words_and_order(tmp_path, 
                   {"section": "4.6", "paper": "While for LPC-SI [47], ...", "quantifier": "all", "reading": "on both subjects",
                    "verdict": "inconclusive", "evidence": "colin27: held, 3 of 3 cells for; x2 PSI: vs A +0.1 | "
                                                           "mrbraintumor2: did not hold, 0 of 3 cells for; x4 PSI: vs A -0.2",
-                   "caveat": "c"}]
+                   "caveat": "c"},
+                  {"section": "4.6", "paper": "Their results get more blurred ...", "quantifier": "none stated",
+                   "reading": "blurrier with scale", "verdict": "held", "evidence": "2 of 3 cells for", "caveat": "c"}]
                  ).to_csv(tmp_path / "cpu" / "tables" / "08_paper_claims.csv", index=False)
     page = paper_scorecard("cpu", {"08": "08_figures"})
     assert page.count(q) == 1 and page.index("§4.2") < page.index("§4.6")
-    assert "*ResCNN best* (all): **did not hold**; 0 of 6 cells for." in page
+    assert "*ResCNN best* (paper: “all”): **did not hold**; 0 of 6 cells for." in page
     # a claim judged on two subjects shows both subjects' counts, not only the first's
-    assert ("*on both subjects* (all): **inconclusive**; colin27: held, 3 of 3 cells for; "
+    assert ("*on both subjects* (paper: “all”): **inconclusive**; colin27: held, 3 of 3 cells for; "
             "mrbraintumor2: did not hold, 0 of 3 cells for." in page)
-    assert "**1 held**, **1 did not hold**, **2 inconclusive**, **0 untestable**" in page
+    # a sentence without a quantifier says how the study reads it, not "(none stated)"
+    assert "*blurrier with scale* (no quantifier in the sentence: read as most cells): **held**" in page
+    assert "none stated" not in page
+    assert "**2 held**, **1 did not hold**, **2 inconclusive**, **0 untestable**" in page
 
 
 def test_the_front_pages_table1_sentence_reads_the_results_tables(tmp_path, monkeypatch):

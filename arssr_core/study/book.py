@@ -824,8 +824,17 @@ def paper_scorecard(profile: str, pages: dict[str, str]) -> str:
     for quote, rows in df.groupby("paper", sort=False):
         lines.append(f"\n**§{rows['section'].iloc[0]}** “{quote}”\n")
         for r in rows.itertuples():
-            lines.append(f"- *{r.reading}* ({r.quantifier}): **{r.verdict}**; {evidence_counts(r.evidence)}.")
+            lines.append(f"- *{r.reading}* ({quantifier_label(r.quantifier)}): **{r.verdict}**; "
+                         f"{evidence_counts(r.evidence)}.")
     return "\n".join(lines) + "\n"
+
+
+def quantifier_label(quantifier: str) -> str:
+    """The paper's quantifier as the scorecard prints it: the word in quotes, or, for a sentence
+    that has none, what the study reads it as (more than half of its cells)."""
+    if quantifier == "none stated":
+        return "no quantifier in the sentence: read as most cells"
+    return f"paper: “{quantifier}”"
 
 
 def evidence_counts(evidence: object) -> str:
