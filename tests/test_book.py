@@ -244,6 +244,8 @@ def test_a_page_is_stale_by_its_key_or_by_an_input_this_machine_has_changed(tmp_
     assert not is_stale(name, record)
     data.write_text('{"changed": 1}')
     assert is_stale(name, record)  # an input here differs from the one it read
+    from arssr_core.study.book import stale_reason
+    assert f"`{data}`" in stale_reason(name, record)  # the page names the file, so a reader can check it
     data.unlink()
     assert not is_stale(name, record)  # absent here (a fresh clone): cannot be checked, the key decides
     assert is_stale(name, {**record, "key": "0" * 64})

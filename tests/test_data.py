@@ -366,12 +366,17 @@ def test_prepare_writes_a_new_title_into_a_complete_item_without_recomputing_it(
     rec = json.loads(side.read_text())
     assert rec["title"] == REAL_LR["itk_t1_2x2x3mm"][2]  # a new item gets its title when it is made
     assert catalog.record("smoke", "lesion/tumour_mrbraintumor2")["title"] == "MRBrainTumor2, a real tumour"
+    fresh = side.read_bytes()
+    cat = smoke_root / "prepared" / "smoke" / "catalog.json"
+    fresh_catalog = cat.read_bytes()
     side.write_text(json.dumps({k: v for k, v in rec.items() if k != "title"}))  # as prepared before titles
     before = volume.stat().st_mtime_ns
     prepare("smoke", verbose=False)
     assert catalog.record("smoke", "real_lr/itk_t1_2x2x3mm")["title"] == REAL_LR["itk_t1_2x2x3mm"][2]
     assert json.loads(side.read_text())["title"] == REAL_LR["itk_t1_2x2x3mm"][2]
     assert volume.stat().st_mtime_ns == before
+    # the same bytes as a fresh write (the run records hash them): not the title appended at the end
+    assert side.read_bytes() == fresh and cat.read_bytes() == fresh_catalog
 
 
 def test_prepared_training_parts_match_the_training_code():

@@ -185,6 +185,19 @@ def _record(role: str, name: str, source: str, kind: str, normalisation: str, **
 PREPARE_VERSION = 2
 
 
+#: The fields :meth:`_Writer.item` writes after the made record and its ``meta``, in that order.
+_TAIL = ("prepare_version", "file", "masks", "shape", "voxel_size", "affine", "intensity")
+
+
+def _with_meta(rec: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """The record ``rec`` with ``meta``'s fields set, in the field order of a fresh write (the
+    made record's fields, then ``meta``'s, then ``_TAIL``): a sidecar's bytes, which the study's
+    run records hash, do not depend on whether its item was prepared before a field of ``meta``
+    existed (appended at the end, it made every page of the book stale on a fresh clone)."""
+    head = {k: v for k, v in rec.items() if k not in meta and k not in _TAIL}
+    return {**head, **meta, **{k: rec[k] for k in _TAIL if k in rec}}
+
+
 class _Writer:
     """Writes items under one prepared folder, skipping complete ones unless ``redo``."""
 
@@ -206,7 +219,7 @@ class _Writer:
             files = [rec["file"], *rec.get("masks", {}).values()]
             if rec.get("prepare_version", 1) == PREPARE_VERSION and all((self.root / f).exists() for f in files):
                 if meta and any(rec.get(k) != v for k, v in meta.items()):
-                    rec.update(meta)
+                    rec = _with_meta(rec, meta)
                     with atomic_path(side) as tmp:
                         tmp.write_text(json.dumps(rec, indent=1) + "\n")
                 self.records.append(rec)

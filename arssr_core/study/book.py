@@ -60,8 +60,10 @@ def stale_reason(name: str, record: dict | None) -> str | None:
         return ("the training seeds that have finished since (it scores every finished seed, and its record "
                 "lists fewer)")
     here = {k: v for k, v in (record.get("inputs") or {}).items() if input_path(k).is_file()}
-    if not inputs_unchanged({**record, "inputs": here}):
-        return "the current content of an input file it read (weights or data changed since)"
+    changed = [k for k, v in here.items() if not inputs_unchanged({**record, "inputs": {k: v}})]
+    if changed:
+        shown = ", ".join(f"`{k}`" for k in changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        return f"the current content of {'an input file' if len(changed) == 1 else 'input files'} it read ({shown})"
     return None
 
 
