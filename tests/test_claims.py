@@ -278,3 +278,23 @@ def test_a_verdict_stands_only_where_the_test_subjects_agree():
     assert "One:" in split["evidence"] and "Two:" in split["evidence"]
     single = per_subject(table(1.0)[lambda d: d["subject"] == "s1"].drop(columns="subject"), None, judge)
     assert single["verdict"] == "inconclusive"  # no interval: decides nothing
+
+
+def test_a_caveat_judged_on_two_subjects_says_their_common_part_once():
+    """The caveat every subject shares (budgets, test subjects) is stated once, after each
+    subject's own sentences, not repeated inside every subject's clause."""
+    from arssr_core.study.claims import across_subjects
+
+    common = "Matched budgets far below the paper's: 12000 steps (x2 1.0, x3 2.0). Still improving: B x4 +0.22 dB."
+    rows = {"One": {"claim": "c", "verdict": "held", "evidence": "e1",
+                    "caveat": "Decided by 2 of 2 comparisons: x2 PSNR +1.0; ... " + common},
+            "Two": {"claim": "c", "verdict": "did not hold", "evidence": "e2",
+                    "caveat": "Decided by 1 of 2 comparisons against: x3 PSNR -0.4. " + common
+                              + " untestable and left out: B does not beat cubic at x2."}}
+    cav = across_subjects(rows)["caveat"]
+    assert cav.count("Matched budgets") == 1 and cav.count("Still improving") == 1
+    assert cav.index("One: Decided by 2 of 2") < cav.index("Two: Decided by 1 of 2") < cav.index("On every subject: Matched")
+    assert "Two: Decided by 1 of 2 comparisons against: x3 PSNR -0.4." in cav
+    assert "untestable and left out: B does not beat cubic at x2." in cav  # Two's own, kept with Two
+    alone = across_subjects({"One": rows["One"], "Two": {**rows["Two"], "caveat": ""}})["caveat"]
+    assert "On every subject" not in alone and alone.count("Matched budgets") == 1  # nothing shared: as before

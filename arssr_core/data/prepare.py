@@ -322,6 +322,10 @@ def _cropped_parts(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     return p
 
 
+#: The real test subjects of the registry data and a reader's name for each (their records' ``title``).
+TEST_TITLES = {"colin27": "Colin27", "mrbraintumor2": "MRBrainTumor2, skull-stripped (tumour left out)"}
+
+
 def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> list[dict[str, Any]]:
     def make() -> dict[str, Any]:
         c = colin()
@@ -330,9 +334,8 @@ def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> list[dict[s
                       note="main test subject: never in train or val")
         return {"data": c["data"], "affine": c["affine"], "header": c["header"], "record": rec}
 
-    return [w.item("test", "colin27", make, meta={"title": "Colin27"}),
-            w.item("test", "mrbraintumor2", lambda: _tumour_test(cfg),
-                   meta={"title": "MRBrainTumor2, skull-stripped (tumour left out)"})]
+    return [w.item("test", "colin27", make, meta={"title": TEST_TITLES["colin27"]}),
+            w.item("test", "mrbraintumor2", lambda: _tumour_test(cfg), meta={"title": TEST_TITLES["mrbraintumor2"]})]
 
 
 #: Voxels by which the tumour mask grows into the exclusion mask of the second test subject:

@@ -16,6 +16,7 @@ out). Nothing here is written in advance of the numbers.
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -267,10 +268,29 @@ def across_subjects(rows: Mapping[str, dict]) -> dict:
     said = ", ".join(f"{s}: {v}" for s, v in verdicts.items())
     lead = (f"Judged on each test subject ({said})" + ("." if agree else
             "; the subjects disagree, so the claim is inconclusive."))
+    own, shared = shared_sentences({s: r.get("caveat", "") for s, r in rows.items()})
     return {"claim": next(iter(rows.values()))["claim"],
             "verdict": next(iter(verdicts.values())) if agree else "inconclusive",
             "evidence": " | ".join(f"{s}: {r['evidence']}" for s, r in rows.items()),
-            "caveat": _join([lead, *(f"{s}: {r['caveat']}" for s, r in rows.items() if r.get("caveat"))])}
+            "caveat": _join([lead, *(f"{s}: {c}" for s, c in own.items() if c),
+                             *(["On every subject: " + " ".join(shared)] if shared else [])])}
+
+
+#: A sentence ends at a full stop (or "...") followed by a space and the next sentence's first letter.
+_SENTENCE_END = re.compile(r"(?<=\.)\s+(?=[A-Za-z])")
+
+
+def shared_sentences(texts: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Split each of ``texts`` (a subject's caveat, ``{subject: text}``) into sentences and take
+    out those that every text holds: ``({subject: its own sentences}, [the shared ones, in the
+    first text's order])``, so that a caveat judged on several subjects says the common part
+    (the budgets, the test subjects) once."""
+    split = {k: _SENTENCE_END.split(t.strip()) if t and t.strip() else [] for k, t in texts.items()}
+    if len(split) < 2 or not all(split.values()):
+        return {k: " ".join(v) for k, v in split.items()}, []
+    first = next(iter(split.values()))
+    shared = [x for x in dict.fromkeys(first) if all(x in v for v in split.values())]
+    return {k: " ".join(x for x in v if x not in shared) for k, v in split.items()}, shared
 
 
 def per_subject(table: pd.DataFrame, intervals: pd.DataFrame | None,

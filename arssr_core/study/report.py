@@ -244,8 +244,9 @@ def plot_training_curves(runs: Mapping[str, Path | str], smooth: int = 25) -> pl
 
 
 def plot_metric_vs_scale(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "ssim", "lpips", "psi", "lpc_si"),
-                         method_col: str = "method", scale_col: str = "scale") -> plt.Figure:
-    """One panel per metric: value against scale, one line per method."""
+                         method_col: str = "method", scale_col: str = "scale", title: str | None = None) -> plt.Figure:
+    """One panel per metric: value against scale, one line per method; ``title`` above all
+    panels (e.g. the test subject), clear of the panels' own titles."""
 
     metrics = tuple(m for m in metrics if m in table.columns)
     cols = min(3, len(metrics))
@@ -268,6 +269,8 @@ def plot_metric_vs_scale(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr"
         spare[0].legend(handles, labels, loc="center", fontsize=10, frameon=False)
     else:
         flat[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
