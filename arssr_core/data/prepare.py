@@ -324,6 +324,9 @@ def _cropped_parts(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 #: The real test subjects of the registry data and a reader's name for each (their records' ``title``).
 TEST_TITLES = {"colin27": "Colin27", "mrbraintumor2": "MRBrainTumor2, skull-stripped (tumour left out)"}
+#: The lesion volumes and a reader's name for each.
+LESION_TITLES = {"tumour_mrbraintumor2": "MRBrainTumor2, a real tumour",
+                 "colin27_synthetic_lesions": "Colin27 with synthetic WM lesions"}
 
 
 def _registry_test(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> list[dict[str, Any]]:
@@ -413,7 +416,7 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         return {"data": data, "affine": affine, "header": vol.header, "record": rec,
                 "masks": {"lesion": mask[box]}}
 
-    w.item("lesion", "tumour_mrbraintumor2", make_tumour, meta={"title": "MRBrainTumor2, a real tumour"})
+    w.item("lesion", "tumour_mrbraintumor2", make_tumour, meta={"title": LESION_TITLES["tumour_mrbraintumor2"]})
 
     def make_synthetic() -> dict[str, Any]:
         c = colin()
@@ -431,7 +434,7 @@ def _lesion(w: _Writer, cfg: dict[str, Any], colin: _Lazy) -> None:
         return {"data": data, "affine": c["affine"], "header": c["header"], "record": rec,
                 "masks": {"lesion": mask, "wm": wm}}
 
-    w.item("lesion", "colin27_synthetic_lesions", make_synthetic, meta={"title": "Colin27 with synthetic WM lesions"})
+    w.item("lesion", "colin27_synthetic_lesions", make_synthetic, meta={"title": LESION_TITLES["colin27_synthetic_lesions"]})
 
 
 def _real_lr(w: _Writer, cfg: dict[str, Any]) -> None:
