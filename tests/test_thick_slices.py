@@ -4,6 +4,7 @@ request makes and the blocks view of an LR volume."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from arssr_core.study import thick_slices
@@ -108,3 +109,25 @@ def test_slice_sharpness_gives_each_method_its_psnr_and_gradient_ratio_per_slice
     g = t.set_index("slice_profile")["gradient_ratio"]
     assert g["gaussian"] == pytest.approx(gradient_energy_ratio(np.clip(blur, gt.min(), gt.max()), gt, 2))
     assert g["gaussian"] < g["cubic"] <= 1.05  # a blurred slice profile loses more of the change across slices
+
+
+def test_the_published_thick_slice_verdicts_are_what_the_code_reads_from_the_published_tables():
+    """Notebook 09's verdicts (the study's own claims) follow from its published tables by
+    ``thick_slices.verdicts``; the clinical requests are the 1x1x3 and 1x1x5 mm ones on each axis."""
+    from arssr_core.data.prepare import REAL_LR
+    from arssr_core.paths import REPO_ROOT
+    from arssr_core.profiles import load_profile
+    from arssr_core.study import thick_slices
+
+    tables = REPO_ROOT / "results" / "cpu" / "tables"
+    if not (tables / "09_verdicts.csv").exists():
+        pytest.skip("no published cpu results")
+    spec = load_profile("cpu")["thick_slices"]
+    requests = thick_slices.thick_requests(spec["thick"], spec["axes"], spec["mixed"], spec["iso"])
+    assert sorted(thick_slices.clinical_thick_keys(requests)) == sorted(
+        thick_slices.request_label(f) for t in (3, 5) for f in ([t, 1, 1], [1, t, 1], [1, 1, t]))
+    real_table = pd.read_csv(tables / "09_real_thick.csv")
+    real = [{"name": n, "title": REAL_LR[n][2]} for n in real_table["scan"].unique()]
+    got = thick_slices.verdicts("cpu", pd.read_csv(tables / "09_thick_slices.csv"), pd.read_csv(tables / "09_intervals.csv"),
+                                requests, spec["iso"], real, real_table)
+    pd.testing.assert_frame_equal(got, pd.read_csv(tables / "09_verdicts.csv").fillna(""))
