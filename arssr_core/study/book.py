@@ -876,7 +876,7 @@ def verdict_summary(profile: str, pages: dict[str, str], stale: bool = False) ->
                      "claim is false at the paper's budget and data.\n```\n")
     if stale:
         lines.append("```{caution}\nThese verdicts come from a run of notebook 08 that predates the current "
-                     "code or profile; pages marked the same way are awaiting their rerun.\n```\n")
+                     "code, profile or input data; pages marked the same way are awaiting their rerun.\n```\n")
     for v in STATUSES:
         sub = df[df["verdict"] == v]
         if len(sub):
