@@ -24,7 +24,7 @@ def encoder_names(methods: Sequence[Method]) -> list[str]:
 
 def encoder_intervals(terms_by: Mapping[str, dict], names: Sequence[str]) -> pd.DataFrame:
     """Paired block and slice intervals of every two encoders and of each against cubic, on each
-    test subject (``terms_by``: :func:`arssr_core.study.main_test.subject_terms`), with a
+    test subject (``terms_by``: :func:`arssr_core.study.evaluation.subject_terms`), with a
     ``subject`` column."""
     return pd.concat([evaluation.paired_intervals(terms_by[n], a, b).assign(subject=n)
                       for n in terms_by for i, a in enumerate(names) for b in [*names[i + 1:], "Cubic"]],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -852,3 +852,11 @@ def sharpness_change_intervals(terms: dict[tuple[str, float], dict[str, Any]], m
                 rows.append({"method": name, "scale": s, "from": b, "metric": m, "diff": iv.diff, "lo": iv.lo,
                              "hi": iv.hi, "units": f"{iv.units} slices"})
     return pd.DataFrame(rows, columns=["method", "scale", "from", "metric", "diff", "lo", "hi", "units"])
+
+
+def subject_terms(subjects: Sequence[Mapping[str, Any]], srs_by: Mapping[str, dict], stride: int
+                  ) -> dict[str, dict]:
+    """``{subject: its interval terms}``: per brain block and per slice
+    (:func:`interval_terms`), each subject's excluded region left out."""
+    return {s["name"]: interval_terms(s["gt"], srs_by[s["name"]], stride=stride, exclude=s.get("exclude"))
+            for s in subjects}

@@ -25,7 +25,7 @@ def intervals_and_sharpness(subjects: Sequence[Mapping[str, Any]], srs_by: Mappi
     of the whole volume), and each method's change of PSI and LPC-SI from x2 (section 4.3: the
     CNNs "become more blurry"), each with a ``subject`` column."""
     others = ["Cubic", *[m.name for m in methods if m.kind == "baseline"]]
-    terms = {s["name"]: evaluation.interval_terms(s["gt"], srs_by[s["name"]], stride=stride) for s in subjects}
+    terms = evaluation.subject_terms(subjects, srs_by, stride)
     intervals = pd.concat([evaluation.paired_intervals(terms[n], "ArSSR", b).assign(subject=n)
                            for n in terms for b in others], ignore_index=True)
     sharpness = pd.concat([evaluation.sharpness_change_intervals(terms[n], [m.name for m in methods]).assign(subject=n)

@@ -42,14 +42,6 @@ def compared_pairs(methods: Sequence[Method]) -> list[tuple[str, str]]:
             + [(x, y) for i, x in enumerate(baselines) for y in baselines[i + 1:]])
 
 
-def subject_terms(subjects: Sequence[Mapping[str, Any]], srs_by: Mapping[str, dict], stride: int
-                  ) -> dict[str, dict]:
-    """``{subject: its interval terms}``: per brain block and per slice
-    (:func:`arssr_core.study.evaluation.interval_terms`), each subject's excluded region left out."""
-    return {s["name"]: evaluation.interval_terms(s["gt"], srs_by[s["name"]], stride=stride, exclude=s.get("exclude"))
-            for s in subjects}
-
-
 def seed_scores_and_intervals(profile: str, subjects: Sequence[Mapping[str, Any]], table: pd.DataFrame,
                               terms_by: dict[str, dict], groups: dict[str, list[Method]],
                               pairs: Sequence[tuple[str, str]], scales: Sequence[float], stride: int
