@@ -170,3 +170,39 @@ def test_an_excluded_region_moves_no_score(mni_volume):
     for m in metrics:
         assert abs((table.loc["A", m] - table.loc["B", m]) - iv.loc[m, "diff"]) < 1e-9, m
     assert ev.scoring_region(gt, exclude)["brain_covered"] > 0.5
+
+
+def test_baseline_methods_keep_the_profiles_order_and_name_an_unknown_model():
+    from arssr_core.errors import RequestError
+    from arssr_core.study.evaluation import baseline_methods
+
+    assert [m.model for m in baseline_methods("cpu")] == ["srcnn3d", "dcsrn", "rescnn"]
+    assert [m.model for m in baseline_methods("cpu", ["rescnn", "srcnn3d"])] == ["srcnn3d", "rescnn"]
+    assert baseline_methods("cpu", []) == []
+    with pytest.raises(RequestError, match="no baseline named edsr3d"):
+        baseline_methods("cpu", ["rescnn", "edsr3d"])
+
+
+def test_views_at_one_scale_follow_the_methods_and_skip_missing_volumes():
+    from arssr_core.study.evaluation import Method, views_at
+
+    a, b, c = (np.full((2, 2, 2), v, np.float32) for v in (1, 2, 3))
+    srs = {("Cubic", 2.0): a, ("ArSSR", 2.0): b, ("ArSSR", 3.0): c, ("LR", 2.0): a}
+    methods = [Method("ArSSR", "arssr"), Method("ResCNN", "baseline"), Method("Cubic", "cubic")]
+    views = views_at(srs, methods, 2)
+    assert list(views) == ["ArSSR", "Cubic"] and views["ArSSR"] is b
+    assert list(views_at(srs, methods, 3)) == ["ArSSR"]
+
+
+def test_scale_consistency_of_several_methods_is_a_perfect_score_for_the_lr_itself():
+    from arssr_core.data.degrade import resize_cubic
+    from arssr_core.study.evaluation import scale_consistency
+
+    rng = np.random.default_rng(0)
+    lr = rng.random((8, 8, 8)).astype(np.float32)
+    up = resize_cubic(lr, (16, 16, 16))
+    srs = {("LR", 2.0): lr, ("Cubic", 2.0): up, ("Noisy", 2.0): up + rng.normal(0, 0.1, up.shape).astype(np.float32)}
+    t = scale_consistency(srs, ["Noisy", "Cubic"])
+    assert list(t["method"]) == ["Noisy", "Cubic"] and list(t["scale"]) == [2.0, 2.0]
+    assert t["lr_consistency_psnr"].iloc[1] > t["lr_consistency_psnr"].iloc[0] + 3
+    assert scale_consistency(srs, "Cubic").equals(t.iloc[[1]].reset_index(drop=True))

@@ -58,3 +58,15 @@ def test_the_library_holds_no_study_run_name():
         strings = {n.value for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         found += [f"{rel}: {r}" for r in runs for s in strings if s == r]
     assert found == []
+
+
+def test_the_baselines_run_folders_and_parameter_counts_the_training_notebook_shows():
+    from arssr_core.models import build_model, count_parameters
+
+    runs = experiments.baseline_runs("cpu", ["srcnn3d", "rescnn"], [2, 3])
+    assert list(runs) == ["srcnn3d x2", "srcnn3d x3", "rescnn x2", "rescnn x3"]
+    assert runs["rescnn x3"] == experiments.baseline_checkpoint("cpu", "rescnn", 3).parent
+    assert (runs["rescnn x3"] / "best.pt").is_file()
+    counts = experiments.parameter_counts(["srcnn3d", "dcsrn"])
+    assert list(counts["model"]) == ["srcnn3d", "dcsrn"]
+    assert list(counts["parameters"]) == [count_parameters(build_model(m)) for m in ("srcnn3d", "dcsrn")]

@@ -221,3 +221,14 @@ def test_a_paper_claim_on_two_test_subjects_stands_only_where_they_agree(tmp_pat
     named = judge(claim, "cpu")
     assert named["evidence"].startswith("Subject One: held") and "two: inconclusive" in named["evidence"]
     assert "test subjects: Subject One, two" in named["caveat"]
+
+
+def test_verdict_counts_tally_each_source_by_verdict():
+    from arssr_core.study.paper_claims import verdict_counts
+
+    summary = pd.DataFrame({"source": ["paper", "paper", "paper", "study"],
+                            "verdict": ["held", "inconclusive", "held", "did not hold"]})
+    counts = verdict_counts(summary)
+    assert counts.loc["paper", "held"] == 2 and counts.loc["paper", "did not hold"] == 0
+    assert counts.loc["study", "did not hold"] == 1 and counts.loc["study", "held"] == 0
+    assert int(counts.to_numpy().sum()) == len(summary)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..data.degrade import downsample, resize_cubic
 from ..data.volumes import foreground_box
-from ..errors import DataError
+from ..errors import DataError, RequestError
 from ..metrics import registry as metric_registry
 from .experiments import baseline_checkpoint, run_dir
 from .methods import display_name
@@ -83,11 +83,18 @@ def continued_method(profile: str, section: str, label: str) -> Method:
     return Method(label, "arssr", str(ckpt))
 
 
-def baseline_methods(profile: str) -> list[Method]:
-    """One method per baseline model, dispatching to its per-scale checkpoints."""
+def baseline_methods(profile: str, models: Sequence[str] | None = None) -> list[Method]:
+    """One method per baseline model, dispatching to its per-scale checkpoints: the profile's
+    ``baselines.models`` in its order, or only those of them named in ``models``."""
     cfg = load_profile(profile)["baselines"]
+    unknown = sorted(set(models or ()) - set(cfg["models"]))
+    if unknown:
+        raise RequestError(f"profile {profile!s}: no baseline named {', '.join(unknown)} "
+                          f"(its baselines.models: {', '.join(cfg['models'])})")
     out = []
     for model in cfg["models"]:
+        if models is not None and model not in models:
+            continue
         scales = tuple(float(s) for s in cfg["scales"])
         out.append(Method(display_name(model), "baseline",
                           scales=scales, model=model))
@@ -361,19 +368,26 @@ def paper_layout(table: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim", 
     return wide.reindex(order).round(decimals)
 
 
-def scale_consistency(srs: dict[tuple[str, float], np.ndarray], method: str) -> pd.DataFrame:
+def scale_consistency(srs: dict[tuple[str, float], np.ndarray], methods: str | Sequence[str]) -> pd.DataFrame:
     """How well an SR volume, down-sampled again by its scale, reproduces its LR input:
-    PSNR (data range 1) of ``downsample(SR, s)`` against the LR, per scale."""
+    PSNR (data range 1) of ``downsample(SR, s)`` against the LR, per method (in the order given) and scale."""
     from ..metrics import psnr
 
     rows = []
-    for (name, s), sr in srs.items():
-        if name != method:
-            continue
-        lr = srs[("LR", s)]
-        back = resize_cubic(sr, lr.shape)
-        rows.append({"method": method, "scale": s, "lr_consistency_psnr": psnr(back, lr, data_range=1.0)})
+    for method in [methods] if isinstance(methods, str) else methods:
+        for (name, s), sr in srs.items():
+            if name != method:
+                continue
+            lr = srs[("LR", s)]
+            back = resize_cubic(sr, lr.shape)
+            rows.append({"method": method, "scale": s, "lr_consistency_psnr": psnr(back, lr, data_range=1.0)})
     return pd.DataFrame(rows)
+
+
+def views_at(srs: Mapping[tuple[str, float], np.ndarray], methods: Sequence[Method], scale: float) -> dict[str, np.ndarray]:
+    """The volumes ``srs`` holds at one scale, ``{method name: volume}`` in the order of ``methods``
+    (a method without a volume at that scale, a per-scale network off its scales, is left out)."""
+    return {m.name: srs[(m.name, float(scale))] for m in methods if (m.name, float(scale)) in srs}
 
 
 def crop_around(volume: np.ndarray, centre: Sequence[int], size: int | Sequence[int]) -> tuple[slice, ...]:

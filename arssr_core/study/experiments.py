@@ -140,6 +140,20 @@ def baseline_checkpoint(profile: str, model: str, scale: float, seed: int = 0) -
     return d / "best.pt" if d else run_dir(profile, tag) / "best.pt"
 
 
+
+def baseline_runs(profile: str, models: Sequence[str], scales: Sequence[float]) -> dict[str, Path]:
+    """The run folder of each per-scale baseline, ``{"<model> x<scale>": folder}`` in model-then-scale order."""
+    return {f"{m} x{float(s):g}": baseline_checkpoint(profile, m, s).parent for m in models for s in scales}
+
+
+def parameter_counts(models: Sequence[str]) -> pd.DataFrame:
+    """Trainable parameters of each registered model name, built with its default configuration:
+    columns ``model``, ``parameters``."""
+    from ..models import build_model, count_parameters
+
+    return pd.DataFrame([{"model": m, "parameters": count_parameters(build_model(m))} for m in models])
+
+
 #: Run folders of ArSSR-RDN continued beyond the paper (notebook 09): on thick-slice samples
 #: as well (section ``anisotropic``), and the same steps on the paper's samples (its control).
 SECTION_TAGS = section_tags()

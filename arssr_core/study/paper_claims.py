@@ -474,3 +474,9 @@ def as_read(card: pd.DataFrame) -> pd.DataFrame:
     ("§4.2 “...”"), so that the table fits a book's column."""
     return card.assign(paper="§" + card["section"].astype(str) + " “" + card["paper"].astype(str) + "”").drop(
         columns="section")
+
+
+def verdict_counts(summary: pd.DataFrame) -> pd.DataFrame:
+    """How many verdicts of each kind (columns) the paper's claims and the study's own (rows) got,
+    from :func:`claims_vs_measured`'s table; a kind no verdict has is left out."""
+    return summary.groupby(["source", "verdict"]).size().unstack(fill_value=0)
