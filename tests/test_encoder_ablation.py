@@ -47,3 +47,17 @@ def test_the_published_ablation_verdicts_are_what_the_code_reads_from_the_publis
     published = pd.read_csv(TABLES / "07_verdicts.csv")
     pd.testing.assert_frame_equal(got[["claim", "verdict", "evidence"]], published[["claim", "verdict", "evidence"]])
     assert all(c.count("Matched budgets") == 1 for c in got["caveat"])
+
+
+def test_the_ablations_methods_are_cubic_then_each_encoder_under_its_display_name():
+    from pathlib import Path
+
+    from arssr_core.study import experiments
+
+    runs = experiments.train_encoders("cpu", ["rescnn", "srresnet"])  # the committed runs, nothing trained
+    assert {e: Path(p).parent.name for e, p in runs.items()} == {"rescnn": "arssr-rescnn", "srresnet": "arssr-srresnet"}
+    methods = encoder_ablation.encoder_methods(runs)
+    assert [(m.name, m.kind) for m in methods] == [("Cubic", "cubic"), ("ArSSR-rescnn", "arssr"), ("ArSSR-srresnet", "arssr")]
+    assert encoder_ablation.labelled(runs) == {"ArSSR-rescnn": runs["rescnn"], "ArSSR-srresnet": runs["srresnet"]}
+    summary = experiments.runs_summary(runs, key="encoder")
+    assert list(summary["encoder"]) == ["rescnn", "srresnet"] and list(summary["model"]) == ["arssr-rescnn", "arssr-srresnet"]

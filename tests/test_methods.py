@@ -70,3 +70,12 @@ def test_the_baselines_run_folders_and_parameter_counts_the_training_notebook_sh
     counts = experiments.parameter_counts(["srcnn3d", "dcsrn"])
     assert list(counts["model"]) == ["srcnn3d", "dcsrn"]
     assert list(counts["parameters"]) == [count_parameters(build_model(m)) for m in ("srcnn3d", "dcsrn")]
+
+
+def test_arssrs_parts_add_up_and_its_recipe_is_the_profiles():
+    from arssr_core.profiles import load_profile
+
+    parts = experiments.arssr_parts("rdn").set_index("part")["parameters"]
+    assert parts["encoder"] + parts["decoder (8 linear layers)"] == parts["total"] > 0
+    recipe, cfg = experiments.arssr_recipe("cpu"), load_profile("cpu")["arssr"]
+    assert recipe["steps"] == cfg["train"]["steps"] and recipe["crop"] == cfg["crop"] and recipe["k"] == cfg["k"]

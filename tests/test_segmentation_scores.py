@@ -49,3 +49,11 @@ def test_the_published_segmentation_verdicts_are_what_the_code_reads_from_the_pu
     published = _published("06_verdicts")
     pd.testing.assert_frame_equal(got[["claim", "verdict", "evidence"]], published[["claim", "verdict", "evidence"]])
     assert all(c.count("Matched budgets") == 1 for c in got["caveat"])
+
+
+def test_the_segmentation_figure_shows_the_truth_then_each_method_at_the_scale():
+    from arssr_core.study import evaluation
+
+    labels = {("GT", 0.0): "gt", ("Cubic", 4.0): "c4", ("ArSSR", 4.0): "a4", ("ArSSR", 2.0): "a2"}
+    methods = [evaluation.cubic_method(), evaluation.Method("ResCNN", "baseline"), evaluation.Method("ArSSR", "arssr")]
+    assert segmentation_scores.shown_labels(labels, methods, 4) == {"GT": "gt", "Cubic x4": "c4", "ArSSR x4": "a4"}

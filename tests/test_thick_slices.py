@@ -131,3 +131,53 @@ def test_the_published_thick_slice_verdicts_are_what_the_code_reads_from_the_pub
     got = thick_slices.verdicts("cpu", pd.read_csv(tables / "09_thick_slices.csv"), pd.read_csv(tables / "09_intervals.csv"),
                                 requests, spec["iso"], real, real_table)
     pd.testing.assert_frame_equal(got, pd.read_csv(tables / "09_verdicts.csv").fillna(""))
+
+
+def test_pair_intervals_put_arssr_thick_against_each_other_method(mni_crop):
+    from arssr_core.study.evaluation import interval_terms
+
+    rng = np.random.default_rng(0)
+    noise = {"ArSSR-thick": 0.01, "Cubic": 0.05, "ArSSR": 0.04, "ArSSR-iso": 0.03}
+    srs = {(m, "1x1x3"): np.clip(mni_crop + rng.normal(0, s, mni_crop.shape), 0, 1).astype(np.float32)
+           for m, s in noise.items()}
+    terms = interval_terms(mni_crop, srs, lpips=False, sharpness=False, progress=False, block=16, min_fraction=0.1)
+    iv = thick_slices.pair_intervals(terms)
+    assert list(dict.fromkeys(zip(iv["a"], iv["b"]))) == list(thick_slices.PAIRS)
+    assert set(iv["metric"]) == {"psnr", "ssim"} and set(iv["scale"]) == {"1x1x3"}
+    psnr = iv[iv["metric"] == "psnr"].set_index("b")
+    assert (psnr.loc[["Cubic", "ArSSR-iso"], "lo"] > 0).all()  # the less noisy side wins, clear of zero
+
+
+def test_views_show_the_lr_as_blocks_then_each_method_then_the_truth():
+    gt = np.random.default_rng(1).random((6, 6, 9)).astype(np.float32)
+    lr = gt[:, :, ::3]
+    srs = {("LR", "1x1x3"): lr, ("Cubic", "1x1x3"): gt + 1, ("ArSSR", "1x1x3"): gt + 2, ("ArSSR", "x2"): gt}
+    methods = [cubic_method(), thick_slices.Method("ArSSR", "arssr"), thick_slices.Method("ArSSR-thick", "arssr")]
+    v = thick_slices.views(srs, methods, gt, "1x1x3")
+    assert list(v) == ["LR (blocks)", "Cubic", "ArSSR", "GT"]
+    assert v["LR (blocks)"].shape == gt.shape and v["GT"] is gt
+    np.testing.assert_array_equal(v["LR (blocks)"][:, :, 1], lr[:, :, 0])
+
+
+def test_slice_profile_table_scores_each_profile_and_sharpness_tables_pivot_by_method(tmp_path, monkeypatch, mni_crop):
+    monkeypatch.setenv("ARSSR_RESULTS", str(tmp_path))
+    t = thick_slices.slice_profile_table("smoke", "t", mni_crop, [cubic_method()], [3], 2, ["gaussian", "box"],
+                                         stride=4, metrics=("psnr",))
+    assert list(t["slice_profile"]) == ["gaussian", "box"] and set(t["scale"]) == {"1x1x3"}
+    assert (t["method"] == "Cubic").all() and t["psnr"].between(20, 60).all()
+    assert t["psnr"].iloc[0] != t["psnr"].iloc[1]  # the two profiles make different LR inputs
+    sharp = pd.DataFrame({"subject": ["a", "a", "a", "a"], "slice_profile": ["box", "box", "gaussian", "gaussian"],
+                          "method": ["Cubic", "ArSSR", "Cubic", "ArSSR"], "psnr": [30.0, 31, 29, 32],
+                          "gradient_ratio": [0.8, 0.9, 0.7, 1.1]})
+    tables = thick_slices.sharpness_tables(sharp)
+    assert [v for v, _, _ in tables] == ["gradient_ratio", "psnr"]
+    wide = tables[0][2]
+    assert list(wide.columns) == ["Cubic", "ArSSR"] and wide.loc[("a", "gaussian"), "ArSSR"] == 1.1
+
+
+def test_the_compared_methods_are_the_committed_runs_in_the_cpu_profile():
+    from pathlib import Path
+
+    methods = thick_slices.compared_methods("cpu")
+    assert [m.name for m in methods] == ["Cubic", "ArSSR", "ArSSR-iso", "ArSSR-thick"]
+    assert [Path(m.checkpoint).parent.name for m in methods[1:]] == ["arssr-rdn", "arssr-rdn-iso", "arssr-rdn-aniso"]

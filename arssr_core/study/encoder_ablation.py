@@ -17,6 +17,16 @@ from .evaluation import Method
 SPREAD = (("psnr", 0.5), ("ssim", 0.01))
 
 
+def labelled(runs: Mapping[str, str]) -> dict[str, str]:
+    """The ablation's runs ``{encoder: checkpoint}`` under their display names ``ArSSR-<encoder>``."""
+    return {f"ArSSR-{e}": str(p) for e, p in runs.items()}
+
+
+def encoder_methods(runs: Mapping[str, str]) -> list[Method]:
+    """Cubic, then ArSSR with each encoder's checkpoint of ``runs`` ``{encoder: checkpoint}``."""
+    return [evaluation.cubic_method(), *[Method(name, "arssr", p) for name, p in labelled(runs).items()]]
+
+
 def encoder_names(methods: Sequence[Method]) -> list[str]:
     """The ArSSR variants among ``methods`` (one per encoder), in their order."""
     return [m.name for m in methods if m.kind == "arssr"]

@@ -384,10 +384,18 @@ def scale_consistency(srs: dict[tuple[str, float], np.ndarray], methods: str | S
     return pd.DataFrame(rows)
 
 
-def views_at(srs: Mapping[tuple[str, float], np.ndarray], methods: Sequence[Method], scale: float) -> dict[str, np.ndarray]:
-    """The volumes ``srs`` holds at one scale, ``{method name: volume}`` in the order of ``methods``
-    (a method without a volume at that scale, a per-scale network off its scales, is left out)."""
-    return {m.name: srs[(m.name, float(scale))] for m in methods if (m.name, float(scale)) in srs}
+def views_at(srs: Mapping[tuple[str, Any], np.ndarray], methods: Sequence[Method], scale: float | str
+             ) -> dict[str, np.ndarray]:
+    """The volumes ``srs`` holds at one scale (a number, or a request's label such as ``"1mm"``),
+    ``{method name: volume}`` in the order of ``methods`` (a method without a volume there, a
+    per-scale network off its scales, is left out)."""
+    key = scale if isinstance(scale, str) else float(scale)
+    return {m.name: srs[(m.name, key)] for m in methods if (m.name, key) in srs}
+
+
+def titles_of(subjects: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """A reader's name for each subject, scan or volume: ``{record name: title}``."""
+    return {s["name"]: s["title"] for s in subjects}
 
 
 def crop_around(volume: np.ndarray, centre: Sequence[int], size: int | Sequence[int]) -> tuple[slice, ...]:

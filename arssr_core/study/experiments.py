@@ -146,6 +146,34 @@ def baseline_runs(profile: str, models: Sequence[str], scales: Sequence[float]) 
     return {f"{m} x{float(s):g}": baseline_checkpoint(profile, m, s).parent for m in models for s in scales}
 
 
+def arssr_parts(encoder: str) -> pd.DataFrame:
+    """Trainable parameters of ArSSR with ``encoder`` (default configuration): its encoder, its
+    decoder (the MLP) and the total, columns ``part``, ``parameters``."""
+    from ..models import build_model, count_parameters
+
+    model = build_model(f"arssr-{encoder}")
+    return pd.DataFrame([{"part": "encoder", "parameters": count_parameters(model.encoder)},
+                         {"part": "decoder (8 linear layers)", "parameters": count_parameters(model.decoder)},
+                         {"part": "total", "parameters": count_parameters(model)}])
+
+
+def arssr_recipe(profile: str) -> dict[str, Any]:
+    """ArSSR's training settings in a profile: the ``arssr.train`` block and the sampling keys
+    beside it (crop, LR size, coordinates per patch ``k``, foreground share, augmentation)."""
+    cfg = load_profile(profile)["arssr"]
+    return {**cfg["train"], **{k: cfg[k] for k in ("crop", "lr_size", "k", "min_foreground", "augment") if k in cfg}}
+
+
+def train_encoders(profile: str, encoders: Sequence[str], retrain: bool = False) -> dict[str, str]:
+    """Train (or reuse) ArSSR with each encoder of the ablation section: ``{encoder: best checkpoint}``."""
+    return {enc: train_arssr(profile, enc, retrain=retrain, section="ablation")["best"] for enc in encoders}
+
+
+def runs_summary(runs: Mapping[str, str | Path], key: str = "run") -> pd.DataFrame:
+    """:func:`checkpoint_summary` of each checkpoint of ``runs`` ``{name: path}``, the name in column ``key``."""
+    return pd.DataFrame([{key: name, **checkpoint_summary(path)} for name, path in runs.items()])
+
+
 def parameter_counts(models: Sequence[str]) -> pd.DataFrame:
     """Trainable parameters of each registered model name, built with its default configuration:
     columns ``model``, ``parameters``."""

@@ -223,12 +223,13 @@ def save_figure(fig: plt.Figure, profile: str, name: str, dpi: int = DPI) -> Non
 
 
 def plot_training_curves(runs: Mapping[str, Path | str], smooth: int = 25) -> plt.Figure:
-    """Training L1 (smoothed over ``smooth`` steps) and validation PSNR of runs ``{label: run dir}``."""
+    """Training L1 (smoothed over ``smooth`` steps) and validation PSNR of runs ``{label: run
+    folder}`` (or a checkpoint in it)."""
     from ..train import load_curves
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
     for label, d in runs.items():
-        hist, val = load_curves(d)
+        hist, val = load_curves(Path(d).parent if Path(d).is_file() else d)
         if not hist.empty:
             a.plot(hist["step"], hist["loss"].rolling(smooth, min_periods=1).mean(), label=label)
         if not val.empty:

@@ -51,6 +51,14 @@ def dice_tables(dice_long: pd.DataFrame, means: pd.DataFrame, subjects: Sequence
     return out
 
 
+def shown_labels(labels: Mapping[tuple[str, float], Any], methods: Sequence[Method], scale: float
+                 ) -> dict[str, Any]:
+    """The segmentations a figure shows: the ground truth's (``"GT"``), then each method's at
+    ``scale`` (``"<method> x<scale>"``) where it has one."""
+    s = float(scale)
+    return {"GT": labels[("GT", 0.0)], **{f"{m.name} x{s:g}": labels[(m.name, s)] for m in methods if (m.name, s) in labels}}
+
+
 def arssr_intervals(subjects: Sequence[Mapping[str, Any]], labels_by: Mapping[str, dict], others: Sequence[str]
                     ) -> pd.DataFrame:
     """Paired block-bootstrap intervals of ArSSR's Dice minus each of ``others``', per region and

@@ -221,6 +221,66 @@ def model_table(methods: Sequence[Method]) -> pd.DataFrame:
 PAIRS = (("ArSSR-thick", "Cubic"), ("ArSSR-thick", "ArSSR"), ("ArSSR-thick", "ArSSR-iso"), ("ArSSR", "Cubic"))
 
 
+def compared_methods(profile: str) -> list[Method]:
+    """Cubic and the three ArSSR-RDN models compared (the paper's, its isotropic control and the
+    one continued on thick-slice samples), each trained first where the profile has no
+    committed run (``cpu``: the committed runs, nothing trained)."""
+    from . import evaluation, experiments
+
+    for section in ("arssr", *experiments.CONTINUED_SECTIONS):
+        experiments.train_arssr(profile, "rdn", section=section)
+    return [evaluation.cubic_method(), evaluation.arssr_method(profile),
+            evaluation.continued_method(profile, "isotropic_control", "ArSSR-iso"),
+            evaluation.continued_method(profile, "anisotropic", "ArSSR-thick")]
+
+
+def pair_intervals(terms: Mapping[str, object], metrics: Sequence[str] = ("psnr", "ssim")) -> pd.DataFrame:
+    """Paired block and slice intervals of each of :data:`PAIRS` (``terms``:
+    :func:`arssr_core.study.evaluation.interval_terms` of one grid of requests)."""
+    from .evaluation import paired_intervals
+
+    return pd.concat([paired_intervals(terms, a, b, metrics=tuple(metrics)) for a, b in PAIRS])
+
+
+def views(srs: Mapping[tuple[str, str], np.ndarray], methods: Sequence[Method], gt: np.ndarray, label: str
+          ) -> dict[str, np.ndarray]:
+    """What a figure shows of one request ``label``: its LR input as blocks on the 1 mm grid,
+    each method's result and the truth."""
+    from .evaluation import views_at
+
+    return {"LR (blocks)": nearest_up(srs[("LR", label)], gt.shape), **views_at(srs, methods, label), "GT": gt}
+
+
+def slice_profile_table(profile: str, subject: str, gt: np.ndarray, methods: Sequence[Method],
+                        thick: Sequence[float], axis: int, slice_profiles: Sequence[str], stride: int,
+                        metrics: Sequence[str] = ("psnr", "ssim", "lpips")) -> pd.DataFrame:
+    """Every method at thick-slice requests along ``axis`` of each thickness in ``thick`` (mm),
+    the LR made with each of ``slice_profiles``: the scores of
+    :func:`arssr_core.study.evaluation.score_grid` with a ``slice_profile`` column."""
+    from .evaluation import score_grid
+
+    requests = thick_requests(thick, [axis])
+    tables = [score_grid(gt, thick_grid(profile, subject, gt, methods, requests, slice_profile=prof),
+                         stride=stride, metrics=tuple(metrics)).assign(slice_profile=prof)
+              for prof in slice_profiles]
+    return pd.concat(tables, ignore_index=True)
+
+
+#: Captions of the two sides of :func:`slice_sharpness`' table, by its column.
+SHARPNESS_CAPTIONS = {
+    "gradient_ratio": "Gradient energy along the thick axis relative to the truth (1: as sharp; above 1: sharper)",
+    "psnr": "PSNR (dB) of the same results",
+}
+
+
+def sharpness_tables(sharp: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """:func:`slice_sharpness`' table as wide tables, one per value (gradient ratio, PSNR):
+    ``[(value, caption, table)]``, rows (subject, slice profile), one column per method."""
+    return [(value, caption, sharp.pivot_table(index=["subject", "slice_profile"], columns="method", values=value,
+                                               sort=False))
+            for value, caption in SHARPNESS_CAPTIONS.items()]
+
+
 def clinical_thick_keys(requests: Mapping[str, Sequence[float]], thick: Sequence[float] = (3.0, 5.0)) -> list[str]:
     """The requests thick along one axis only (1 x 1 x 3 and 1 x 1 x 5 mm, every axis): the
     clinical case issue 15 sets the 0.5 dB target on."""
