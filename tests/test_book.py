@@ -52,13 +52,15 @@ def test_parameters_are_shown_once_in_a_provenance_box_and_code_is_folded(tmp_pa
 
 
 def test_the_provenance_box_says_how_many_results_a_run_took_from_the_cache(tmp_path):
-    """A run that reused an earlier run's cached results says so next to its time, which a
-    fresh clone would not match."""
+    """A run that read stored results from the machine's result cache says so next to its time,
+    and says where they came from (this notebook, an earlier one, an earlier run), so that a
+    reader of a cold full run is not told that a fresh clone would take longer for all of them."""
     dst = tmp_path / "out.ipynb"
     prepare_notebook(_executed(tmp_path), dst, "cpu", {"seconds": 70.4, "finished": "2026-11-28 07:17:47",
                                                         "cache_reads": 412}, "abc1234")
     box = json.loads(dst.read_text())["cells"][1]["source"]
-    assert "in 70 s, taking 412 results" in box and "a fresh clone computes them" in box
+    assert "in 70 s, reading 412 results" in box and "this notebook, an earlier one or an earlier run" in box
+    assert "run alone on a fresh clone, it computes them all" in box and "an earlier run on that machine left" not in box
 
 
 def test_smoke_pages_carry_the_warning_first(tmp_path):

@@ -120,8 +120,9 @@ def run_with(params: dict, record: dict | None, commit: str, defaults: str = "")
     ps = ", ".join(f"`{k} = {v!r}`" for k, v in params.items()) or "the defaults"
     bits = [f"**Run with** {ps}"]
     if record:
-        took = (f", taking {record['cache_reads']} results (super-resolved volumes, atlas priors, stored scores and segmentations) from the "
-                f"cache an earlier run on that machine left; a fresh clone computes them, which takes longer"
+        took = (f", reading {record['cache_reads']} results (super-resolved volumes, atlas priors, stored scores and segmentations) "
+                f"from that machine's result cache, where this notebook, an earlier one or an earlier run had stored them; run "
+                f"alone on a fresh clone, it computes them all, which takes longer"
                 if record.get("cache_reads") else "")
         bits.append(f"executed {record.get('finished', '?')} in {float(record.get('seconds', 0)):.0f} s{took}")
         if record.get("machine"):

@@ -360,7 +360,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
                     os.environ[k] = v
         dt = time.perf_counter() - t0
         inputs = input_hashes(read_log(log))
-        reused = len(read_log(cache_log(log)))  # results an earlier run here computed (SR volumes, priors)
+        reused = len(read_log(cache_log(log)))  # result-cache files it read (SR volumes, priors), whoever stored them
         code = used_code(log)
         changed = [f for f in code if f in snapshot and code_text(REPO_ROOT / f) != snapshot[f]]
         key = run_key(nb, keyed, code) if not changed else "edited-while-running"  # never current
@@ -380,7 +380,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, params: dict[
                 tmp.write_text(json.dumps(state, indent=2))
         local[nb.name] = entry
         rows.append({"notebook": nb.name, "status": "ran", "seconds": dt})
-        took = f" ({reused} results taken from the cache of an earlier run)" if reused else ""
+        took = f" ({reused} results read from the result cache)" if reused else ""
         print(f"[{i}/{len(todo)}] {nb.name}: done in {dt:.0f} s{took}", flush=True)
     _summary(rows)
     if report and any(r["status"] == "ran" for r in rows):
